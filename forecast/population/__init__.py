@@ -1,0 +1,1 @@
+"""Cohort-component population projection."""
