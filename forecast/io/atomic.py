@@ -1,0 +1,52 @@
+"""Atomic writes: write to a temporary file in the target folder, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it replaces `target`, else vanishes."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_all(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
+    """Write several files so that either all of them appear or none does.
+
+    Each writer gets a temporary path to fill; only when every writer succeeded are the files
+    renamed into place.
+    """
+    done: list[tuple[Path, Path]] = []
+    try:
+        for target, write in writers.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            done.append((Path(tmp), target))
+            write(Path(tmp))
+        for tmp, target in done:
+            os.replace(tmp, target)
+        return [target for _, target in done]
+    finally:
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
