@@ -7,6 +7,7 @@ class ForecastError(Exception):
     """A mistake in the user's input. The CLI prints the message and exits 2."""
 
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None):
+        self.message = message
         self.file = file
         self.key = key
         where = ": ".join(str(p) for p in (file, key) if p)

@@ -1,0 +1,43 @@
+"""Scenario loading: extends, dated values, validation errors that name file and key."""
+
+import pytest
+
+from forecast.errors import ScenarioError
+from forecast.paths import check_path, evaluate
+from forecast.scenario import load_scenario
+
+from .conftest import ROOT
+
+
+def test_dated_values_are_linear_between_and_flat_outside():
+    spec = check_path({"2018": 0.236, "2030": 0.22})
+    got = evaluate(spec, [2010, 2018, 2024, 2030, 2038])
+    assert got.tolist() == pytest.approx([0.236, 0.236, 0.228, 0.22, 0.22])
+    assert evaluate(check_path(1.5), [2018, 2040]).tolist() == [1.5, 1.5]
+
+
+def test_alternative_states_only_what_differs():
+    main = load_scenario(ROOT / "scenarios" / "baerum-mmmm.toml")
+    low = load_scenario(ROOT / "scenarios" / "baerum-llml.toml")
+    assert low.base_year == main.base_year == 2018 and low.end_year == 2038
+    assert low.section("population") == main.section("population")
+    assert low.section("migration")["in_level"] == 0.5
+    # a dated value in the child replaces the parent's value, other keys are inherited
+    assert low.section("mortality")["e0_shift"] == {"2018": 0.0, "2038": -2.0}
+    assert low.section("mortality")["e0_female"] == "trend"
+    assert [p.name for p in low.sources] == ["baerum-llml.toml", "baerum-mmmm.toml"]
+
+
+def test_dated_table_replaces_parent_table(project_copy):
+    sc = project_copy / "scenarios"
+    (sc / "child.toml").write_text('extends = "baerum-llml.toml"\n'
+                                   "[mortality]\ne0_shift = { 2030 = 1.0 }\n")
+    assert load_scenario(sc / "child.toml").section("mortality")["e0_shift"] == {"2030": 1.0}
+
+
+def test_extends_cycle_is_an_error(project_copy):
+    sc = project_copy / "scenarios"
+    (sc / "a.toml").write_text('extends = "b.toml"\n')
+    (sc / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(ScenarioError, match="cycle"):
+        load_scenario(sc / "a.toml")
