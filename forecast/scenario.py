@@ -161,6 +161,10 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
 
 def validate(raw: dict, file: str) -> tuple[int, int]:
     """Check the keys the population stages own; return (base_year, end_year)."""
+    unknown = sorted(set(raw) - set(POPULATION_SCHEMA[""]))
+    if unknown:  # before anything else: a misspelt key explains what looks missing
+        raise ScenarioError(f"unknown key; expected one of {', '.join(sorted(POPULATION_SCHEMA['']))}",
+                            file=file, key=unknown[0])
     for key in ("base_year", "end_year"):
         if key not in raw:
             raise ScenarioError("missing; expected a year (integer)", file=file, key=key)

@@ -6,7 +6,7 @@ from forecast.errors import ScenarioError
 from forecast.paths import check_path, evaluate
 from forecast.scenario import load_scenario
 
-from .conftest import ROOT
+from conftest import ROOT
 
 
 def test_dated_values_are_linear_between_and_flat_outside():

@@ -9,14 +9,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _temp_beside(target: Path) -> Path:
+    """An empty temporary file in the target's folder, with the usual permissions
+    (mkstemp makes it owner-only, which the renamed output would keep)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target`, else vanishes."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _temp_beside(target)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -38,12 +47,9 @@ def write_all(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
     done: list[tuple[Path, Path]] = []
     try:
         for target, write in writers.items():
-            target = Path(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-            done.append((Path(tmp), target))
-            write(Path(tmp))
+            tmp = _temp_beside(Path(target))
+            done.append((tmp, Path(target)))
+            write(tmp)
         for tmp, target in done:
             os.replace(tmp, target)
         return [target for _, target in done]

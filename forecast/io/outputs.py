@@ -1,0 +1,289 @@
+"""Result files for planners: tidy CSV, NetCDF, the Excel workbook and PNG charts.
+
+Every command writes its files through one `write_all` call, so a failed run leaves none of
+them behind (and an earlier run's files untouched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Number
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import ForecastError
+from .atomic import write_all
+
+RUN_FORMATS = frozenset({"csv", "netcdf", "excel", "png"})
+FLOW_COMPONENTS = ("births", "deaths", "inmig", "outmig")
+
+# Demand measures in the order they are written, with their unit; None = the service's unit.
+DEMAND_MEASURES: dict[str, str | None] = {
+    "need": None, "capacity": None, "gap": None, "coverage": "share",
+    "group_population": "persons", "hours": "hours/year", "cost": "NOK", "investment": "NOK",
+}
+
+
+# --- tidy tables -------------------------------------------------------------------------
+
+def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(population, flows) as tidy tables.
+
+    population: year, sex, age, persons (stock at 1 January).
+    flows: year, sex, age, component, persons, for the flows during `year`; `age` is the age
+    reached on 1 January of the next year, and births are rows of age 0. Years without flows
+    (the end year of a projection) are left out.
+    """
+    pop = pop_ds["pop"].transpose("year", "sex", "age")
+    population = pop.to_dataframe(name="persons").reset_index()[["year", "sex", "age", "persons"]]
+
+    parts = []
+    for comp in FLOW_COMPONENTS:
+        if comp not in pop_ds:
+            continue
+        da = pop_ds[comp]
+        if "age" not in da.dims:  # births(year, sex): the cohort reaching age 0
+            da = da.expand_dims(age=[0])
+        da = da.transpose("year", "sex", "age")
+        frame = da.to_dataframe(name="persons").reset_index()[["year", "sex", "age", "persons"]]
+        frame.insert(3, "component", comp)
+        parts.append(frame)
+    columns = ["year", "sex", "age", "component", "persons"]
+    if not parts:
+        return population, pd.DataFrame(columns=columns)
+    flows = pd.concat(parts, ignore_index=True)
+    has_flows = flows.groupby("year")["persons"].transform(lambda s: s.notna().any())
+    flows = flows[has_flows.to_numpy(bool)]
+    order = {c: i for i, c in enumerate(FLOW_COMPONENTS)}
+    flows = (flows.assign(_c=flows["component"].map(order))
+             .sort_values(["year", "_c", "sex", "age"], kind="stable")
+             .drop(columns="_c").reset_index(drop=True))
+    return population, flows[columns]
+
+
+def _service_units(ds: xr.Dataset) -> dict[str, str]:
+    services = [str(s) for s in ds["service"].values]
+    if "unit" in ds.coords or "unit" in ds:
+        return dict(zip(services, (str(u) for u in ds["unit"].values)))
+    return {s: "" for s in services}
+
+
+def _demand_measures(ds: xr.Dataset) -> list[str]:
+    """Known measures first, then any other variable over (service, year)."""
+    def over_service_year(name):
+        dims = set(ds[name].dims) - {"scenario"}
+        return dims == {"service", "year"}
+
+    known = [m for m in DEMAND_MEASURES if m in ds.data_vars and over_service_year(m)]
+    extra = [str(n) for n in ds.data_vars if n not in DEMAND_MEASURES and over_service_year(n)]
+    return known + extra
+
+
+def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataFrame:
+    """Long table scenario, service, year, measure, value, unit; missing values are left out.
+
+    Variables that are not over (service, year) — first_shortfall_year(service) — are not in
+    this table (they are in the NetCDF and the workbook). A Dataset with a `scenario` dim (see
+    `stack_scenarios`) gives rows for each of its scenarios.
+    """
+    columns = ["scenario", "service", "year", "measure", "value", "unit"]
+    if "scenario" in demand_ds.dims:
+        parts = [demand_frame(demand_ds.sel(scenario=s, drop=True), str(s))
+                 for s in demand_ds["scenario"].values]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if scenario is None:
+        scenario = str(demand_ds.attrs.get("scenario", ""))
+    units = _service_units(demand_ds)
+    parts = []
+    for measure in _demand_measures(demand_ds):
+        da = demand_ds[measure].transpose("service", "year")
+        frame = (da.reset_coords(drop=True).to_dataframe(name="value").reset_index()
+                 [["service", "year", "value"]])
+        frame = frame[frame["value"].notna()]
+        if frame.empty:
+            continue
+        frame["service"] = frame["service"].astype(str)
+        unit = DEMAND_MEASURES.get(measure, "")
+        if measure in DEMAND_MEASURES and unit is None:
+            frame["unit"] = frame["service"].map(units)
+        else:
+            frame["unit"] = unit if unit else str(da.attrs.get("units", da.attrs.get("unit", "")))
+        frame.insert(2, "measure", measure)
+        parts.append(frame)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    out.insert(0, "scenario", scenario)
+    return out[columns]
+
+
+def stack_scenarios(demands: Mapping[str, xr.Dataset] | Sequence[xr.Dataset] | xr.Dataset
+                    ) -> xr.Dataset:
+    """Demand Datasets of several scenarios along a new `scenario` dim.
+
+    Accepts a mapping name -> Dataset, a sequence of Datasets (named by their `scenario`
+    attribute) or a Dataset that already has the dim.
+    """
+    if isinstance(demands, xr.Dataset):
+        if "scenario" in demands.dims:
+            return demands
+        demands = [demands]
+    if isinstance(demands, Mapping):
+        names, dss = [str(k) for k in demands], list(demands.values())
+    else:
+        dss = list(demands)
+        names = [str(ds.attrs.get("scenario", f"scenario {i + 1}")) for i, ds in enumerate(dss)]
+    if not dss:
+        raise ValueError("stack_scenarios needs at least one demand Dataset")
+    if len(set(names)) != len(names):
+        raise ForecastError(f"scenario names must differ to compare them, got {names}",
+                            key="scenario")
+    stacked = xr.concat(dss, dim=pd.Index(names, name="scenario"), data_vars="all",
+                        coords="minimal", compat="override", join="outer",
+                        combine_attrs="drop_conflicts")
+    stacked.attrs.pop("scenario", None)
+    return stacked
+
+
+# --- NetCDF ------------------------------------------------------------------------------
+
+def _attr_value(value):
+    """An attribute value netCDF can store: strings, numbers and numeric arrays."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (str, bytes, np.number)) or isinstance(value, Number):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value)
+        if arr.ndim == 1 and arr.size and arr.dtype.kind in "iuf":
+            return arr
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return json.dumps(list(np.asarray(value, dtype=object).ravel()), ensure_ascii=False,
+                          default=str)
+    return str(value)
+
+
+def _safe_attrs(attrs: Mapping) -> dict:
+    return {str(k): _attr_value(v) for k, v in attrs.items()}
+
+
+def netcdf_safe(ds: xr.Dataset) -> xr.Dataset:
+    """A copy with plain unicode string variables and attributes netCDF can store."""
+    out = ds.copy()
+    out.attrs = _safe_attrs(ds.attrs)
+    for name in list(out.variables):
+        var = out.variables[name]
+        if var.dtype.kind in "OUST" or isinstance(var.dtype, pd.StringDtype):
+            values = np.asarray([("" if v is None else str(v)) for v in np.asarray(var.values,
+                                 dtype=object).ravel()], dtype=str).reshape(var.shape)
+            new = xr.Variable(var.dims, values, attrs=var.attrs)
+            if name in out.coords:
+                out = out.assign_coords({name: new})
+            else:
+                out[name] = new
+        out.variables[name].attrs = _safe_attrs(out.variables[name].attrs)
+        out.variables[name].encoding = {}
+    return out
+
+
+def merged_result(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None) -> xr.Dataset:
+    """Population and demand in one Dataset; demand variables named like population ones get
+    the prefix `demand_`. Attributes: the population's, then the demand's."""
+    if demand_ds is None:
+        merged = pop_ds.copy()
+    else:
+        clash = [n for n in demand_ds.variables if n in pop_ds.variables and n != "year"]
+        demand = demand_ds.rename({n: f"demand_{n}" for n in clash})
+        merged = xr.merge([pop_ds, demand], join="outer", compat="no_conflicts",
+                          combine_attrs="drop")
+        merged.attrs = {**pop_ds.attrs, **demand_ds.attrs}
+    return netcdf_safe(merged)
+
+
+def _write_netcdf(ds: xr.Dataset):
+    def write(tmp: Path) -> None:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+    return write
+
+
+def _write_csv(frame: pd.DataFrame):
+    def write(tmp: Path) -> None:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+    return write
+
+
+# --- commands ----------------------------------------------------------------------------
+
+def write_population_outputs(out_dir, pop_ds: xr.Dataset, fmt: str = "csv") -> list[Path]:
+    """The population-only result: population.csv + flows.csv, or population.nc."""
+    out_dir = Path(out_dir)
+    if fmt == "csv":
+        population, flows = population_frames(pop_ds)
+        writers = {out_dir / "population.csv": _write_csv(population),
+                   out_dir / "flows.csv": _write_csv(flows)}
+    elif fmt == "netcdf":
+        writers = {out_dir / "population.nc": _write_netcdf(netcdf_safe(pop_ds))}
+    else:
+        raise ForecastError(f"unknown output format {fmt!r}; expected 'csv' or 'netcdf'",
+                            key="format")
+    return write_all(writers)
+
+
+def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
+                      assumptions: Iterable[Mapping] = (),
+                      formats: Iterable[str] = RUN_FORMATS, *,
+                      charts: Mapping[str, str] | None = None,
+                      comparison=None) -> list[Path]:
+    """Write a full run's results to `out_dir`, all of them or none.
+
+    csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
+    given); netcdf: result.nc (population + demand); excel: forecast.xlsx; png: the charts
+    (see `charts.render_charts`). `charts` maps the roles places / home_care /
+    social_assistance to service ids; `comparison` holds the demand of several scenarios
+    (anything `stack_scenarios` takes) and draws one line per scenario.
+    Returns the paths written.
+    """
+    formats = set(formats)
+    unknown = formats - RUN_FORMATS
+    if unknown:
+        raise ForecastError(f"unknown output format(s) {sorted(unknown)}; expected some of "
+                            f"{sorted(RUN_FORMATS)}", key="formats")
+    out_dir = Path(out_dir)
+    assumptions = list(assumptions)
+    stacked = stack_scenarios(comparison) if comparison is not None else None
+    writers = {}
+    if "csv" in formats:
+        population, flows = population_frames(population_ds)
+        writers[out_dir / "population.csv"] = _write_csv(population)
+        writers[out_dir / "flows.csv"] = _write_csv(flows)
+        if demand_ds is not None:
+            writers[out_dir / "demand.csv"] = _write_csv(demand_frame(demand_ds))
+        if stacked is not None:
+            writers[out_dir / "comparison.csv"] = _write_csv(demand_frame(stacked))
+    if "netcdf" in formats:
+        writers[out_dir / "result.nc"] = _write_netcdf(merged_result(population_ds, demand_ds))
+    if "excel" in formats:
+        from . import excel
+        writers[out_dir / "forecast.xlsx"] = (
+            lambda tmp: excel.write_workbook(tmp, population_ds, demand_ds, assumptions))
+    if "png" in formats:
+        from . import charts as charts_mod
+        for name, make in charts_mod.chart_makers(population_ds, demand_ds, charts,
+                                                  stacked).items():
+            writers[out_dir / f"{name}.png"] = _png_writer(charts_mod, make)
+    return write_all(writers)
+
+
+def _png_writer(charts_mod, make):
+    def write(tmp: Path) -> None:
+        charts_mod.save_png(make(), tmp)
+    return write
+
