@@ -110,6 +110,75 @@ def calibrate(shared: Path = typer.Option(Path("../shared/data"), "--shared",
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def backtest(base: list[int] = typer.Option(..., "--base",
+                                             help="Base year(s); repeat for several."),
+             to: int = typer.Option(2018, "--to", help="Last year to compare with counts."),
+             window: int = typer.Option(5, "--window", help="Calibration window in years."),
+             e0: str = typer.Option("trend", "--e0", help="Life expectancy: trend or constant."),
+             shared: Path = typer.Option(Path("../shared/data"), "--shared",
+                                         help="Folder with the source data."),
+             out: Optional[Path] = typer.Option(None, "--out",
+                                                help="CSV file for the full error table.")):
+    """Rebuild rates from data before the base year, project, compare with actual counts."""
+    import pandas as pd
+    from rich.console import Console
+
+    from .backtest import run_backtest, summary
+    from .population.calibrate import read_sources
+
+    try:
+        if e0 not in ("trend", "constant"):
+            raise ForecastError(f"expected trend or constant, got {e0!r}", key="--e0")
+        src = read_sources(shared)
+        runs = [run_backtest(src, b, to, window, e0=e0) for b in base]
+        if out is not None:
+            from .io.atomic import atomic_path
+            table = pd.concat([r.errors.assign(base=r.base_year, window=r.window) for r in runs])
+            with atomic_path(out) as tmp:
+                table.to_csv(tmp, index=False, float_format="%.4f")
+    except ForecastError as exc:
+        _fail(exc)
+    console = Console()
+    for run in runs:
+        _print_backtest(console, run)
+    if len(runs) > 1:
+        console.print(_frame_table(summary(runs).round(2), "Error in the last year, all bases"))
+    if out is not None:
+        typer.echo(f"wrote {out}")
+
+
+def _frame_table(frame, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for _, row in frame.iterrows():
+        table.add_row(*[f"{v:g}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+def _print_backtest(console, run) -> None:
+    from rich.table import Table
+
+    for method, what in (("model", "forecast"), ("naive", "naive benchmark")):
+        part = run.errors[run.errors["method"] == method]
+        years = sorted(part["year"].unique())
+        for column, unit, fmt in (("error_pct", "%", "{:+.1f}"), ("error", "persons", "{:+,.0f}")):
+            table = Table(title=f"Backtest from {run.base_year} (window {run.window}), {what}: "
+                                f"projected - actual, {unit}", title_justify="left")
+            table.add_column("Age group")
+            for year in years:
+                table.add_column(str(year), justify="right")
+            for group, rows in part.groupby("group", sort=False):
+                values = rows.set_index("year")[column]
+                table.add_row(group, *[fmt.format(values[y]) for y in years])
+            console.print(table)
+    for note in run.notes:
+        console.print(f"note: {note}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

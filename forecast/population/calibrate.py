@@ -216,6 +216,9 @@ def e0_history(src: dict, base_year: int) -> pd.DataFrame:
     """Life expectancy at birth per HMD year before the base year, schedules built as above."""
     years = np.sort(src["deaths"]["year"].unique())
     years = years[years < base_year]
+    if years.size == 0:
+        return pd.DataFrame({"year": pd.Series(dtype=int), "sex": pd.Series(dtype=str),
+                             "e0": pd.Series(dtype=float)})
     deaths, exposure = deaths_exposure(src, years)
     rows = [(int(y), sex, life_expectancy(mortality_schedule(deaths[i, s], exposure[i, s]), sex))
             for i, y in enumerate(years) for s, sex in enumerate(SEXES)]
@@ -277,13 +280,17 @@ class Calibration:
 
 
 def calibrate(src: dict, base_year: int = 2018, window: int = 5, *,
-              birth_migration_share: float = 0.5, smooth_sigma: float = 1.0) -> Calibration:
-    """Derive all default rates for `base_year` from the tidy source frames."""
+              birth_migration_share: float = 0.5, smooth_sigma: float = 1.0,
+              mortality_base: int | None = None) -> Calibration:
+    """Derive all default rates for `base_year` from the tidy source frames.
+
+    `mortality_base` (default: the base year) lets a backtest whose base precedes the first
+    HMD year take the earliest mortality schedule instead; the caller must say so."""
     population = src["counts"][src["counts"]["year"] <= base_year]
     population = population[["year", "sex", "age", "persons"]].sort_values(
         ["year", "sex", "age"], ignore_index=True)
     counts = counts_array(population, np.arange(base_year - window, base_year + 1))
-    mx, mort_years = window_mortality(src, base_year, window)
+    mx, mort_years = window_mortality(src, mortality_base or base_year, window)
     surv = np.stack([survival_ratios(mx[s], sex) for s, sex in enumerate(SEXES)])
     mig = net_migration_history(counts, surv, birth_migration_share)
     national = national_asfr(src["asfr"], base_year, window)
