@@ -33,9 +33,10 @@ def _print_population(ds, title: str) -> None:
 
     summary = population_summary(ds)
     table = Table(title=title, title_justify="left")
-    table.add_column("Age group")
+    table.add_column("Ages")
+    headers = {"change": "Δ", "change %": "Δ %"}
     for col in summary.columns:
-        table.add_column(str(col), justify="right")
+        table.add_column(headers.get(col, str(col)), justify="right")
     for name, row in summary.iterrows():
         cells = [f"{v:+.1f}" if col == "change %" else
                  (f"{v:+,.0f}" if col == "change" else f"{v:,.0f}")
