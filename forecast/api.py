@@ -31,6 +31,9 @@ def project(scenario: Scenario | str | Path | None = None):
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     try:
+        if "areas" in scenario.raw:
+            from .population.areas import project_areas
+            return project_areas(scenario, attrs=provenance(scenario))
         inputs = load_population_inputs(scenario)
         assumptions = PopulationAssumptions.from_scenario(scenario)
         return project_population(inputs, assumptions, attrs=provenance(scenario))

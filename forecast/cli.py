@@ -45,6 +45,26 @@ def _print_population(ds, title: str) -> None:
     Console().print(table)
 
 
+def _print_areas(ds) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report import summary_years
+
+    years = summary_years(ds["year"].values)
+    totals = ds["pop"].sum(["sex", "age"]).sel(year=years)
+    table = Table(title="Sub-areas: population at 1 January (persons)", title_justify="left")
+    table.add_column("Area")
+    for year in years:
+        table.add_column(str(year), justify="right")
+    table.add_column("Δ %", justify="right")
+    names = ds["area_name"].values if "area_name" in ds else ds["area"].values
+    for i, name in enumerate(names):
+        row = totals.isel(area=i).values
+        table.add_row(str(name), *[f"{v:,.0f}" for v in row], f"{100 * (row[-1] / row[0] - 1):+.1f}")
+    Console().print(table)
+
+
 ScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the Bærum main "
                                         "alternative (scenarios/baerum-mmmm.toml).")
 
@@ -67,7 +87,13 @@ def project(scenario: Optional[Path] = ScenarioArg,
             written = write_population_outputs(out, ds, fmt=format.value)
     except ForecastError as exc:
         _fail(exc)
-    _print_population(ds, f"{sc.name}: population at 1 January (persons)")
+    if "area" in ds.dims:
+        from .population.areas import municipality
+        _print_population(municipality(ds), f"{sc.name}: population at 1 January (persons), "
+                                             "sum of the sub-areas")
+        _print_areas(ds)
+    else:
+        _print_population(ds, f"{sc.name}: population at 1 January (persons)")
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -76,11 +102,16 @@ def project(scenario: Optional[Path] = ScenarioArg,
 def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML).")):
     """Check a scenario file and the data files it names, without projecting."""
     from .inputs import load_population_inputs
+    from .population.model import PopulationAssumptions
     from .scenario import load_scenario
 
     try:
         sc = load_scenario(scenario)
         load_population_inputs(sc)
+        PopulationAssumptions.from_scenario(sc)
+        if "areas" in sc.raw:
+            from .population.areas import load_area_inputs
+            load_area_inputs(sc)
         _validate_demand(sc)
     except ForecastError as exc:
         _fail(exc)
@@ -105,6 +136,8 @@ def calibrate(shared: Path = typer.Option(Path("../shared/data"), "--shared",
 
     try:
         written = rebuild_data(shared, out, base_year=base_year)
+        from .population.housing import write_default_profile
+        written.append(write_default_profile(out))
     except ForecastError as exc:
         _fail(exc)
     for path in written:

@@ -23,7 +23,8 @@ DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "baerum-mmmm.toml"
 POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "": {"name": "string", "description": "string", "extends": "file", "base_year": "year",
          "end_year": "year", "population": "table", "fertility": "table", "mortality": "table",
-         "migration": "table", "services": "table", "cost": "table", "outputs": "table"},
+         "migration": "table", "services": "table", "cost": "table", "outputs": "table",
+         "housing": "table", "areas": "table"},
     "population": {"file": "file", "source": "string"},
     "fertility": {"file": "file", "sex_ratio_file": "file", "tfr": "path",
                   "tfr_shift": "path", "source": "string"},
@@ -31,13 +32,21 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
                   "e0_history_file": "file", "trend_years": "years", "source": "string"},
     "migration": {"file": "file", "in_level": "path", "out_level": "path", "source": "string"},
     "outputs": {"charts": "table"},
+    # housing-led in-migration and sub-areas: forecast/population/housing.py and areas.py
+    "housing": {"programme_file": "file", "dwellings": "path", "persons_per_dwelling": "per_type",
+                "profile_file": "file", "mode": "string", "existing_stock_inmig_level": "path",
+                "source": "string"},
+    "areas": {"areas_file": "file", "population_file": "file", "moves_file": "file",
+              "housing_file": "file", "source": "string"},
 }
 REQUIRED = {"population": ["file"], "fertility": ["file", "sex_ratio_file"],
             "mortality": ["file"], "migration": ["file"]}
 KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a year (integer)",
              "table": "a table", "path": "a number or a table {year = value}",
              "e0": 'a number, a table {year = value}, or "trend"',
-             "years": "a list [first_year, last_year]"}
+             "years": "a list [first_year, last_year]",
+             "per_type": "a number, a table {year = value}, or a table {type = number or "
+                         "{year = value}}"}
 
 
 @dataclass
@@ -144,6 +153,10 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         ok = (isinstance(value, list) and len(value) == 2
               and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
               and value[0] < value[1])
+    elif kind == "per_type" and isinstance(value, dict) and not _is_dated(value):
+        for sub, v in value.items():  # one number or dated value per dwelling type
+            check_path(v, file=file, key=f"{key}.{sub}", lower=0.0, years=years)
+        return
     elif kind == "e0":
         if value == "trend":
             return

@@ -19,7 +19,8 @@ from ..errors import ForecastError
 from .atomic import write_all
 
 RUN_FORMATS = frozenset({"csv", "netcdf", "excel", "png"})
-FLOW_COMPONENTS = ("births", "deaths", "inmig", "outmig")
+# internal_in/out exist for sub-areas only; inmig_housing is part of inmig and stays out
+FLOW_COMPONENTS = ("births", "deaths", "inmig", "outmig", "internal_in", "internal_out")
 
 # Demand measures in the order they are written, with their unit; None = the service's unit.
 DEMAND_MEASURES: dict[str, str | None] = {
@@ -36,10 +37,11 @@ def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     population: year, sex, age, persons (stock at 1 January).
     flows: year, sex, age, component, persons, for the flows during `year`; `age` is the age
     reached on 1 January of the next year, and births are rows of age 0. Years without flows
-    (the end year of a projection) are left out.
+    (the end year of a projection) are left out. A sub-area result gets an `area` column first.
     """
-    pop = pop_ds["pop"].transpose("year", "sex", "age")
-    population = pop.to_dataframe(name="persons").reset_index()[["year", "sex", "age", "persons"]]
+    dims = (["area"] if "area" in pop_ds.dims else []) + ["year", "sex", "age"]
+    pop = pop_ds["pop"].transpose(*dims)
+    population = pop.to_dataframe(name="persons").reset_index()[dims + ["persons"]]
 
     parts = []
     for comp in FLOW_COMPONENTS:
@@ -48,20 +50,22 @@ def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
         da = pop_ds[comp]
         if "age" not in da.dims:  # births(year, sex): the cohort reaching age 0
             da = da.expand_dims(age=[0])
-        da = da.transpose("year", "sex", "age")
-        frame = da.to_dataframe(name="persons").reset_index()[["year", "sex", "age", "persons"]]
-        frame.insert(3, "component", comp)
+        da = da.transpose(*dims)
+        frame = da.to_dataframe(name="persons").reset_index()[dims + ["persons"]]
+        frame.insert(len(dims), "component", comp)
         parts.append(frame)
-    columns = ["year", "sex", "age", "component", "persons"]
+    columns = dims + ["component", "persons"]
     if not parts:
         return population, pd.DataFrame(columns=columns)
     flows = pd.concat(parts, ignore_index=True)
     has_flows = flows.groupby("year")["persons"].transform(lambda s: s.notna().any())
     flows = flows[has_flows.to_numpy(bool)]
     order = {c: i for i, c in enumerate(FLOW_COMPONENTS)}
-    flows = (flows.assign(_c=flows["component"].map(order))
-             .sort_values(["year", "_c", "sex", "age"], kind="stable")
-             .drop(columns="_c").reset_index(drop=True))
+    areas = {a: i for i, a in enumerate(pop_ds["area"].values)} if "area" in dims else {}
+    flows = (flows.assign(_c=flows["component"].map(order),
+                          _a=flows["area"].map(areas) if areas else 0)
+             .sort_values(["_a", "year", "_c", "sex", "age"], kind="stable")
+             .drop(columns=["_c", "_a"]).reset_index(drop=True))
     return population, flows[columns]
 
 

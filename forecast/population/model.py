@@ -25,11 +25,16 @@ class PopulationAssumptions:
     trend_years: tuple | None = None
     in_level: object = 1.0
     out_level: object = 1.0
+    housing: object = None      # housing.HousingSpec: in-migration led by a housing programme
 
     @classmethod
     def from_scenario(cls, scenario) -> "PopulationAssumptions":
         f, m, g = (scenario.section(k) for k in ("fertility", "mortality", "migration"))
-        return cls(base_year=scenario.base_year, end_year=scenario.end_year,
+        housing = None
+        if "housing" in scenario.raw:  # reads the programme and profile files (housing.py)
+            from .housing import read_housing
+            housing = read_housing(scenario, need_programme="areas" not in scenario.raw)
+        return cls(housing=housing, base_year=scenario.base_year, end_year=scenario.end_year,
                    tfr=f.get("tfr"), tfr_shift=f.get("tfr_shift", 0.0),
                    e0=(m.get("e0_female"), m.get("e0_male")), e0_shift=m.get("e0_shift", 0.0),
                    trend_years=tuple(m["trend_years"]) if "trend_years" in m else None,
@@ -97,7 +102,16 @@ def rate_arrays(inputs, a: PopulationAssumptions) -> dict[str, np.ndarray]:
         raise ScenarioError("out_level makes an out-migration rate exceed 1",
                             key="migration.out_level")
     return {"surv": surv, "asfr": asfr, "fem_share": fem_share, "inmig": inmig,
-            "outrate": outrate, "tfr": tfr, "e0": e0_used}
+            "outrate": outrate, "tfr": tfr, "e0": e0_used, **_housing(a, inmig)}
+
+
+def _housing(a: PopulationAssumptions, trend: np.ndarray) -> dict[str, np.ndarray]:
+    """In-migration led by the housing programme, if any: {"inmig", "inmig_housing"}."""
+    if a.housing is None:
+        return {}
+    from .housing import apply_housing
+    inmig, housing = apply_housing(a.housing, trend)
+    return {"inmig": inmig, "inmig_housing": housing}
 
 
 def project_population(inputs, a: PopulationAssumptions, attrs: dict | None = None) -> xr.Dataset:
@@ -125,6 +139,11 @@ def project_population(inputs, a: PopulationAssumptions, attrs: dict | None = No
         coords={"year": years, "sex": list(SEXES), "age": np.arange(N_AGE)},
         attrs=dict(attrs or {}),
     )
+    if "inmig_housing" in r:
+        ds["inmig_housing"] = (("year", "sex", "age"), flows(r["inmig_housing"]))
+        ds["inmig_housing"].attrs = {"units": "persons per year", "long_name": (
+            "in-migrants moving into new dwellings (part of inmig); age = age reached on "
+            "1 January of the next year"), "housing_mode": a.housing.mode}
     ds["pop"].attrs = {"units": "persons", "long_name": "population at 1 January"}
     for name in ("births", "deaths", "inmig", "outmig"):
         ds[name].attrs = {"units": "persons per year",
