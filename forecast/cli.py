@@ -182,6 +182,32 @@ def backtest(base: list[int] = typer.Option(..., "--base",
         typer.echo(f"wrote {out}")
 
 
+@app.command("import-ssb")
+def import_ssb(file: Path = typer.Argument(..., help="SSB json-stat2 response or CSV export."),
+               out: Optional[Path] = typer.Option(None, "--out", help="CSV file to write."),
+               contents: Optional[str] = typer.Option(None, "--contents",
+                                                      help="The statistic (ContentsCode) to "
+                                                           "take when the table has several."),
+               table: str = typer.Option("auto", "--table",
+                                         help="auto, population (year,sex,age,persons) or long.")):
+    """Read an SSB table; missing values and status codes stay missing, never zero."""
+    from .io.ssb import import_ssb as run_import
+
+    try:
+        if table not in ("auto", "population", "long"):
+            raise ForecastError(f"expected auto, population or long, got {table!r}", key="--table")
+        df = run_import(file, out, contents=contents, table=table)
+    except ForecastError as exc:
+        _fail(exc)
+    value = "persons" if "persons" in df.columns else "value"
+    total = f", {df[value].sum():,.0f} persons" if value == "persons" else ""
+    columns = ", ".join(c for c in df.columns if c not in (value, "status"))
+    typer.echo(f"{file}: {len(df)} cells, {int(df[value].isna().sum())} missing{total} "
+               f"(by {columns})")
+    if out is not None:
+        typer.echo(f"wrote {out}")
+
+
 def _frame_table(frame, title: str):
     from rich.table import Table
 

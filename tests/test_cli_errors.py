@@ -90,3 +90,33 @@ def test_real_process_exit_code_and_no_traceback(project_copy):
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "baerum-mmmm.toml: migration.in_level: expected a number" in proc.stderr
+
+
+def test_import_ssb_without_alder_dimension(tmp_path):
+    import json
+
+    from conftest import SHARED
+
+    src = SHARED / "ssb-jsonstat" / "constructed_07459_baerum_2018_by_sex_age.json"
+    data = json.loads(src.read_text())
+    size = dict(zip(data["id"], data["size"]))
+    # drop Alder by keeping only age 0 and removing the dimension
+    alder = data["id"].index("Alder")
+    n_age = size["Alder"]
+    values = data["value"]
+    stride = 1
+    for d in data["id"][alder + 1:]:
+        stride *= size[d]
+    keep = [v for i, v in enumerate(values) if (i // stride) % n_age == 0]
+    data["id"].pop(alder)
+    data["size"].pop(alder)
+    del data["dimension"]["Alder"]
+    data["value"] = keep
+    broken = tmp_path / "no_alder.json"
+    broken.write_text(json.dumps(data))
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["import-ssb", str(broken), "--out", str(out)])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "no_alder.json" in line and "Alder" in line
+    assert not out.exists()

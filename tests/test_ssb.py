@@ -127,8 +127,8 @@ def test_nulls_and_status_stay_missing_in_population(tmp_path):
     assert gone[["sex", "age", "status"]].values.tolist() == [["female", 5, ":"],
                                                              ["male", 0, ".."]]
     back = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert back.loc[(back.sex == "male") & (back.age == "0"), ["persons", "status"]].values.tolist() \
-        == [["", ".."]]
+    male0 = (back.sex == "male") & (back.age == "0")
+    assert back.loc[male0, ["persons", "status"]].values.tolist() == [["", ".."]]
 
 
 def test_status_as_string_or_list(tmp_path):

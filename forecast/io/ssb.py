@@ -85,7 +85,7 @@ def read_jsonstat(path) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         raise DataError(f"not JSON-stat: invalid JSON ({exc.msg} at line {exc.lineno} "
                         f"column {exc.colno})", file=where) from None
-    ds, for_pyjstat = _dataset(obj, where)
+    ds = _dataset(obj, where)
     ids, sizes = _ids_sizes(ds, where)
     n = int(np.prod(sizes)) if sizes else 0
     if n == 0:
@@ -97,6 +97,10 @@ def read_jsonstat(path) -> pd.DataFrame:
         raise DataError(f"dimension id {clash[0]!r} clashes with a column name of the import",
                         file=where, key=f"dimension.{clash[0]}")
     raw = _raw_values(ds, n, where)
+    for_pyjstat = OrderedDict(ds, value=raw)  # dense values; status is handled here
+    for_pyjstat.pop("status", None)
+    if "id" in for_pyjstat and not for_pyjstat.get("version"):
+        for_pyjstat["version"] = "2.0"  # pyjstat reads top-level id/size only for 2.0
     from pyjstat import pyjstat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -117,7 +121,7 @@ def read_jsonstat(path) -> pd.DataFrame:
 
 
 def _dataset(obj, where):
-    """(the dataset dict, the object to hand pyjstat) for json-stat 2 or a one-dataset 1.x bundle."""
+    """The dataset dict of a json-stat 2 dataset or of a one-dataset json-stat 1.x bundle."""
     if isinstance(obj, dict):
         if "variables" in obj and "title" in obj:
             raise DataError("this is a PxWeb table metadata response (title, variables), not data;"
@@ -128,13 +132,13 @@ def _dataset(obj, where):
                             "the table's API address and import the answer", file=where,
                             key="query")
         if obj.get("class") == "dataset":
-            return obj, obj
+            return obj
         if "class" not in obj and len(obj) == 1:  # json-stat 1.x bundle {"dataset": {...}}
             inner = next(iter(obj.values()))
             if isinstance(inner, dict) and "dimension" in inner:
                 ds = OrderedDict(inner)
                 ds["class"] = "dataset"
-                return ds, ds
+                return ds
         if obj.get("class") in ("collection", "bundle"):
             raise DataError(f"a json-stat {obj['class']}; expected a single dataset",
                             file=where, key="class")
@@ -171,9 +175,9 @@ def _categories(ds, dim, size, where) -> dict[str, str]:
     if isinstance(index, list):
         codes = [str(c) for c in index]
     elif isinstance(index, dict):
-        codes = [str(c) for c, _ in sorted(index.items(), key=lambda kv: kv[1])]
-        if sorted(index.values()) != list(range(len(index))):
+        if sorted(v for v in index.values() if isinstance(v, int)) != list(range(len(index))):
             raise DataError("category index positions are not 0..n-1", file=where, key=key)
+        codes = [str(c) for c, _ in sorted(index.items(), key=lambda kv: kv[1])]
     elif index is None and isinstance(label, dict) and len(label) == 1:
         codes = [str(next(iter(label)))]
     else:
@@ -260,7 +264,9 @@ def read_ssb_csv(path) -> pd.DataFrame:
         first = None
     wide = first is not None and first > 0 and all(_PERIOD.fullmatch(h) for h in header[first:])
     if not wide and not (last in ("value", "verdi", "values") or re.match(r"\d{5}\s*:", last)):
-        raise DataError(f"not an SSB CSV layout I know (header {delim.join(header)}); expected "
+        shown = delim.join(header)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise DataError(f"not an SSB CSV layout I know (header {shown}); expected "
                         "dimension columns then a 'value' column (long) or columns like "
                         "'Personer 2018' (wide)", file=where, key=header[-1])
     body = []  # (line number, cells)
@@ -343,23 +349,19 @@ def _split_codes(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_cells(cells, delim, where):
     """(values, statuses) from (line, column, text) cells; symbols -> NaN + status."""
-    values = np.full(len(cells), np.nan)
-    status: list[str | None] = [None] * len(cells)
-    for i, (lineno, column, cell) in enumerate(cells):
-        if cell == "":
-            continue
-        if cell in STATUS_SYMBOLS:
-            status[i] = cell
-            continue
-        number = cell.replace("\u00a0", "").replace(" ", "")
-        if delim != ",":
-            number = number.replace(",", ".")
-        try:
-            values[i] = float(number)
-        except ValueError:
-            raise DataError(f"line {lineno}: expected a number or an SSB status symbol "
-                            f"({' '.join(STATUS_SYMBOLS)}), got {cell!r}", file=where,
-                            key=column) from None
+    text = pd.Series([c for _, _, c in cells], dtype=object)
+    is_status = text.isin(STATUS_SYMBOLS).to_numpy()
+    blank = (text == "").to_numpy()
+    number = text.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+    if delim != ",":
+        number = number.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(number.where(~(is_status | blank)), errors="coerce").to_numpy(float)
+    bad = np.isnan(values) & ~is_status & ~blank
+    if bad.any():
+        lineno, column, cell = cells[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"line {lineno}: expected a number or an SSB status symbol "
+                        f"({' '.join(STATUS_SYMBOLS)}), got {cell!r}", file=where, key=column)
+    status = [c if st else None for c, st in zip(text, is_status)]
     return values, status
 
 
@@ -371,8 +373,7 @@ def to_population(df: pd.DataFrame, file, contents: str | None = None) -> pd.Dat
     only when some cell has a symbol. Missing cells stay NaN. ``contents`` picks one
     ContentsCode (code or label) when the table has several."""
     where = str(file)
-    dims = list(df.attrs.get("dimensions") or
-                [c for c in df.columns if c not in ("value", "status") and not c.endswith("_label")])
+    dims = _dimensions(df)
     found = {role: _find_dim(dims, role) for role in POP_DIMS}
     for role in ("Kjonn", "Alder", "Tid"):
         if found[role] is None:
@@ -392,9 +393,9 @@ def to_population(df: pd.DataFrame, file, contents: str | None = None) -> pd.Dat
                         file=where, key="ContentsCode")
     out = pd.DataFrame(index=df.index)
     if found["Region"] is not None:
-        out["region"] = _mapped(df, found["Region"], _region, where)
+        out["region"] = _mapped(df, found["Region"], _region, where).astype(str)
     out["year"] = _mapped(df, found["Tid"], _year, where).astype(np.int64)
-    out["sex"] = _mapped(df, found["Kjonn"], _sex, where)
+    out["sex"] = _mapped(df, found["Kjonn"], _sex, where).astype(str)
     out["age"] = _mapped(df, found["Alder"], _age, where).astype(np.int64)
     out["persons"] = df["value"].astype(float)
     out["status"] = df["status"]
@@ -402,14 +403,16 @@ def to_population(df: pd.DataFrame, file, contents: str | None = None) -> pd.Dat
     dup = out.duplicated(keys, keep=False)
     if dup.any():
         r = out[dup].iloc[0]
-        ages = ", ".join(repr(a) for a in df.loc[dup[dup].index, found["Alder"]].unique()[:3])
+        same = (out[keys] == r[keys]).all(axis=1)
+        ages = ", ".join(repr(a) for a in df.loc[same, found["Alder"]])
         raise DataError(f"two cells for {', '.join(f'{k} {r[k]}' for k in keys)} (codes {ages});"
                         " expected one", file=where, key=found["Alder"])
     negative = out["persons"] < 0
     if negative.any():
         raise DataError(f"negative persons {out['persons'][negative].iloc[0]:g}; expected >= 0",
                         file=where, key="value")
-    if "region" in out and out["region"].nunique() == 1:
+    regions = list(dict.fromkeys(out["region"])) if "region" in out else []
+    if len(regions) == 1:
         out = out.drop(columns="region")
     if out["status"].isna().all():
         out = out.drop(columns="status")
@@ -417,8 +420,13 @@ def to_population(df: pd.DataFrame, file, contents: str | None = None) -> pd.Dat
     order = [("_sex" if c == "sex" else c) for c in keys if c in out]
     out = out.sort_values(order, kind="stable").drop(columns="_sex")
     out = out.reset_index(drop=True)
-    out.attrs = {"kind": "population", "source": where}
+    out.attrs = {"kind": "population", "source": where, "regions": regions}
     return out
+
+
+def _dimensions(df) -> list[str]:
+    return list(df.attrs.get("dimensions") or [
+        c for c in df.columns if c not in ("value", "status") and not c.endswith("_label")])
 
 
 def _find_dim(dims, role):
@@ -501,8 +509,7 @@ def _age(code, label):
 
 def to_long(df: pd.DataFrame) -> pd.DataFrame:
     """The generic long layout: dimension codes, value, status."""
-    dims = list(df.attrs.get("dimensions") or
-                [c for c in df.columns if c not in ("value", "status") and not c.endswith("_label")])
+    dims = _dimensions(df)
     out = df[dims + ["value", "status"]].reset_index(drop=True)
     out.attrs = {"kind": "long", "source": df.attrs.get("source")}
     return out
