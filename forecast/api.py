@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .errors import ForecastError
-from .scenario import Scenario, load_scenario
+from .scenario import REPO_ROOT, Scenario, load_scenario
+
+DEFAULT_RUN_SCENARIO = REPO_ROOT / "scenarios" / "baerum-ldip.toml"
 
 
 def provenance(scenario: Scenario) -> dict:
@@ -39,3 +42,56 @@ def project(scenario: Scenario | str | Path | None = None):
         return project_population(inputs, assumptions, attrs=provenance(scenario))
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    population: object          # xarray.Dataset, see population.model
+    demand: object | None       # xarray.Dataset, see demand.model and cost; None without services
+    config: object | None       # demand.DemandConfig
+
+    def assumptions(self) -> list[dict]:
+        """Every assumption of the run, for the workbook's sheet of assumptions."""
+        rows = population_assumptions(self.scenario)
+        return rows + (self.config.assumptions() if self.config is not None else [])
+
+
+POPULATION_SECTIONS = ("population", "fertility", "mortality", "migration", "housing", "areas")
+
+
+def population_assumptions(scenario: Scenario) -> list[dict]:
+    rows = []
+    for section in POPULATION_SECTIONS:
+        table = scenario.section(section)
+        source = table.get("source", "")
+        for key, value in table.items():
+            if key == "source":
+                continue
+            if isinstance(value, str) and (key == "file" or key.endswith("_file")):
+                value = Path(value).name
+            rows.append({"section": section, "key": key, "value": value, "unit": "",
+                         "source": source})
+    return rows
+
+
+def run(scenario: Scenario | str | Path | None = None) -> RunResult:
+    """Population, then demand, capacity and cost of the scenario's services."""
+    from .demand import parse_demand, run_demand
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario if scenario is not None else DEFAULT_RUN_SCENARIO)
+    population = project(scenario)
+    if "area" in population.dims:
+        from .population.areas import municipality
+        population = municipality(population)
+    if "services" not in scenario.raw:
+        return RunResult(scenario, population, None, None)
+    try:
+        config = parse_demand(scenario.raw, str(scenario.file), scenario.base_year,
+                              scenario.end_year)
+        demand = run_demand(population, config)
+    except ForecastError as exc:
+        raise _name_file(exc, scenario) from None
+    demand.attrs.update(provenance(scenario))
+    return RunResult(scenario, population, demand, config)

@@ -98,6 +98,149 @@ def project(scenario: Optional[Path] = ScenarioArg,
         typer.echo(f"wrote {path}")
 
 
+RunScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the Bærum LDIP "
+                                           "baseline (scenarios/baerum-ldip.toml).")
+
+
+def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in frame.index.names:
+        table.add_column(str(name))
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    previous = None
+    for key, row in frame.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        shown = [str(k) for k in key]
+        if previous is not None and key[0] == previous[0]:
+            shown[0] = ""  # a label once per block reads better than a repeated one
+        previous = key
+        percent = any(str(k).endswith("%") for k in key)  # the measure "coverage %"
+        cell = "{:,.1f}" if percent and fmt == "{:,.0f}" else fmt
+        table.add_row(*shown, *["" if v != v else cell.format(v) for v in row.to_numpy(float)])
+    Console().print(table)
+
+
+@app.command()
+def run(scenario: Optional[Path] = RunScenarioArg,
+        out: Optional[Path] = typer.Option(None, "--out",
+                                           help="Folder for the results. Default: "
+                                                "results/<scenario name>."),
+        formats: str = typer.Option("csv,netcdf,excel,png", "--formats",
+                                    help="Comma-separated: csv, netcdf, excel, png.")):
+    """Population, service demand, capacity and cost; writes tables, workbook and charts."""
+    from .api import run as run_scenario
+    from .io.outputs import write_run_outputs
+    from .report import service_summary
+
+    try:
+        result = run_scenario(scenario)
+        folder = out if out is not None else Path("results") / result.scenario.file.stem
+        written = write_run_outputs(folder, result.population, result.demand,
+                                    result.assumptions(), _formats(formats),
+                                    charts=result.scenario.section("outputs").get("charts"))
+    except ForecastError as exc:
+        _fail(exc)
+    _print_population(result.population, f"{result.scenario.name}: population at 1 January")
+    if result.demand is not None:
+        price = result.demand.attrs.get("price_year", "")
+        _print_frame(service_summary(result.demand),
+                     f"{result.scenario.name}: services (cost in {price} prices)")
+    typer.echo(f"wrote {len(written)} files to {folder}: "
+               + ", ".join(p.name for p in written))
+
+
+def _formats(text: str) -> set[str]:
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
+@app.command()
+def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files; "
+                                                             "differences are against the first."),
+            out: Optional[Path] = typer.Option(None, "--out",
+                                               help="Folder for comparison.csv and charts.")):
+    """Coverage alternatives side by side, per service and year."""
+    from .api import run as run_scenario
+    from .report import comparison_summary, short_names
+
+    try:
+        results = [run_scenario(path) for path in scenarios]
+        names = [r.scenario.name for r in results]
+        if len(set(names)) != len(names):
+            raise ForecastError(f"two scenarios share the name {names!r}; give each a distinct "
+                                "`name`", key="name")
+        missing = [r.scenario.file.name for r in results if r.demand is None]
+        if missing:
+            raise ForecastError("the scenario has no [services]; expected service definitions",
+                                file=missing[0], key="services")
+        demands = {r.scenario.name: r.demand for r in results}
+        written = []
+        if out is not None:
+            from .io.outputs import write_run_outputs
+            first = results[0]
+            written = write_run_outputs(out, first.population, first.demand,
+                                        first.assumptions(), {"csv", "png"},
+                                        charts=first.scenario.section("outputs").get("charts"),
+                                        comparison=demands)
+    except ForecastError as exc:
+        _fail(exc)
+    keys = short_names([r.scenario.file.stem for r in results])
+    for key, r in zip(keys, results):
+        typer.echo(f"{key}: {r.scenario.name} ({r.scenario.file.name})")
+    table = comparison_summary(dict(zip(keys, demands.values())))
+    for service, part in table.groupby(level="service", sort=False):
+        _print_frame(part.droplevel("service"),
+                     f"{service}: side by side, Δ = difference from {keys[0]}")
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def decompose(scenario: Optional[Path] = RunScenarioArg,
+              year_from: int = typer.Option(..., "--from", help="First year."),
+              year_to: int = typer.Option(..., "--to", help="Second year."),
+              service: Optional[str] = typer.Option(None, "--service",
+                                                    help="One service id (default: all).")):
+    """Cost growth between two years, split into demography, coverage, intensity and unit cost."""
+    from .api import run as run_scenario
+    from .cost import decompose as decompose_cost
+
+    try:
+        result = run_scenario(scenario)
+        if result.demand is None:
+            raise ForecastError("the scenario has no [services]; expected service definitions",
+                                file=str(result.scenario.file), key="services")
+        table = decompose_cost(result.demand, service, year_from, year_to)
+    except ForecastError as exc:
+        _fail(exc)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    labels = dict(zip(result.demand["service"].values, result.demand["label"].values))
+    for sid, part in table.groupby("service", sort=False):
+        out = Table(title=f"{labels[sid]}: growth {year_from}-{year_to} "
+                          f"({result.scenario.name}), multiplicative", title_justify="left")
+        for col in ("effect", "measure", str(year_from), str(year_to), "change %", "NOK mill."):
+            out.add_column(col, justify="left" if col in ("effect", "measure") else "right")
+        for _, row in part.iterrows():
+            out.add_row(row["effect"], row["measure"], _number(row["from_value"]),
+                        _number(row["to_value"]), f"{row['change_pct']:+.1f}",
+                        f"{row['nok'] / 1e6:+,.1f}")
+        console.print(out)
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return ""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f} mill."
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML).")):
     """Check a scenario file and the data files it names, without projecting."""

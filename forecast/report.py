@@ -37,3 +37,64 @@ def population_summary(ds) -> pd.DataFrame:
     out["change"] = table[end] - table[base]
     out["change %"] = 100.0 * (table[end] / table[base] - 1.0)
     return out
+
+
+SERVICE_MEASURES = {"need": ("need", 1.0), "capacity": ("capacity", 1.0), "gap": ("gap", 1.0),
+                    "coverage": ("coverage %", 100.0), "hours": ("hours (1000)", 1e-3),
+                    "cost": ("cost (NOK mill.)", 1e-6),
+                    "investment": ("investment (NOK mill.)", 1e-6)}
+
+
+def service_summary(demand, years=None) -> pd.DataFrame:
+    """Per service and measure (rows) the values in the summary years (columns).
+
+    Measures a service does not have (all NaN, or zero investment) are left out."""
+    years = years or summary_years(demand["year"].values)
+    rows, index = [], []
+    for sid in demand["service"].values:
+        row = demand.sel(service=sid, year=years)
+        label = str(row["label"].values) if "label" in row.coords else str(sid)
+        unit = str(row["unit"].values) if "unit" in row.coords else ""
+        for var, (name, scale) in SERVICE_MEASURES.items():
+            if var not in row:
+                continue
+            values = row[var].values.astype(float)
+            if not pd.notna(values).any() or (var == "investment" and not values.any()):
+                continue
+            shown = f"{name} ({unit})" if var in ("need", "capacity", "gap") and unit else name
+            index.append((label, shown))
+            rows.append(values * scale)
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["service", "measure"]),
+                        columns=years)
+
+
+def comparison_summary(demands: dict, years=None) -> pd.DataFrame:
+    """Scenarios side by side: for each service and measure, a row per scenario and a row
+    "Δ name" per later scenario with its difference from the first. Index: service, measure,
+    scenario."""
+    names = list(demands)
+    tables = {name: service_summary(ds, years) for name, ds in demands.items()}
+    first = tables[names[0]]
+    index = first.index
+    for table in tables.values():
+        index = index.union(table.index, sort=False)
+    rows = []
+    for service, measure in index:
+        base = first.reindex([(service, measure)]).iloc[0]
+        for name in names:
+            value = tables[name].reindex([(service, measure)]).iloc[0]
+            rows.append(((service, measure, name), value))
+            if name != names[0]:
+                rows.append(((service, measure, f"Δ {name}"), value - base))
+    return pd.DataFrame([r for _, r in rows],
+                        index=pd.MultiIndex.from_tuples([k for k, _ in rows],
+                                                        names=["service", "measure", "scenario"]))
+
+
+def short_names(names: list[str]) -> list[str]:
+    """Names without the prefix they all share ("baerum-ldip", "baerum-x" -> "ldip", "x")."""
+    import os
+
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
+    return [n[len(prefix):] or n for n in names] if len(names) > 1 else names

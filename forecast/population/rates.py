@@ -62,10 +62,11 @@ def survival_ratios(mx: np.ndarray, sex: str) -> np.ndarray:
     """The kernel's 107 survival ratios (see kernel.py) from one schedule of m(x)."""
     lt = life_table(mx, sex)
     Lx, Tx = lt["Lx"], lt["Tx"]
-    surv = np.empty(N_SURV)
+    surv = np.zeros(N_SURV)
     surv[0] = Lx[0]  # radix l(0) = 1
-    surv[1:N_AGE - 1] = Lx[1:N_AGE - 1] / Lx[:N_AGE - 2]
-    surv[N_AGE - 1] = surv[N_AGE] = Tx[-1] / Tx[-2]
+    # where a schedule leaves nobody alive (L = 0) the ratio is 0: nobody is left to survive
+    np.divide(Lx[1:N_AGE - 1], Lx[:N_AGE - 2], out=surv[1:N_AGE - 1], where=Lx[:N_AGE - 2] > 0)
+    surv[N_AGE - 1] = surv[N_AGE] = Tx[-1] / Tx[-2] if Tx[-2] > 0 else 0.0
     return surv
 
 

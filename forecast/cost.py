@@ -1,0 +1,319 @@
+"""Cost stage: unit costs × volume in fixed prices, real growth, investment, decomposition.
+
+Top-level `[cost]` (global settings):
+  price_year   the year whose prices every NOK result is in; required when a service has a
+               cost table
+  real_growth  dated value: real growth of unit costs a year (e.g. real wages; 0.01 = 1 %).
+               Default 0. The index is 1 in the base year and grows by (1 + g(t)) in each
+               later year t.
+  price_index  {year = index}: converts a service's price_year to price_year (value ×
+               index[price_year] / index[service's price_year]); needed only where they differ
+  source
+
+`[services.<id>.cost]`:
+  basis        what unit_cost is paid per, a year: "need" (a user, place or recipient
+               needed), "capacity" (a place available), "hours" (an hour), "months" (a
+               recipient-month: need × months_per_user). Default "need".
+  unit_cost    dated value, NOK per unit of the basis, in prices of price_year (required)
+  price_year   the year of those prices (required)
+  real_growth  dated value; replaces the global real_growth for this service
+  investment_per_place  dated value, NOK per place opened above the previous year's capacity
+               (in prices of price_year, no real growth)
+  source
+
+`compute_cost(demand, config)` returns the demand Dataset with these added (one Dataset):
+  volume(service, year)     units of the basis
+  unit_cost(service, year)  NOK per unit of the basis, fixed prices of `price_year`, real
+                            growth included
+  cost(service, year)       operating cost in NOK = volume × unit_cost; NaN without a cost table
+  investment(service, year) NOK = max(capacity(t) − capacity(t−1), 0) × investment_per_place(t);
+                            0 in the base year; NaN where no investment cost is given
+  coord cost_basis(service); attrs price_year
+
+`decompose(result, service, year_from, year_to)` splits the growth of cost into factors
+(see there); `growth_decomposition` is the arithmetic of a multiplicative decomposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import ForecastError, ScenarioError
+from .paths import check_path, evaluate
+
+COST_KEYS = ("price_year", "real_growth", "price_index", "source")
+SERVICE_COST_KEYS = ("basis", "unit_cost", "price_year", "real_growth", "investment_per_place",
+                     "source")
+BASES = {"need": "user", "capacity": "place", "hours": "hour", "months": "month"}
+INTENSITY = {"capacity": "places per user", "hours": "hours per user",
+             "months": "months per user"}
+
+
+@dataclass
+class CostSettings:
+    price_year: int | None = None
+    real_growth: float | dict = 0.0
+    price_index: dict[int, float] | None = None
+    source: str | None = None
+
+
+@dataclass
+class ServiceCost:
+    basis: str
+    unit_cost: float | dict
+    price_year: int
+    real_growth: float | dict | None = None
+    investment_per_place: float | dict | None = None
+    source: str | None = None
+
+    def basis_unit(self) -> str:
+        return BASES[self.basis]
+
+
+def _keys(table, allowed, file, key) -> None:
+    if not isinstance(table, dict):
+        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=key)
+    for k in table:
+        if k not in allowed:
+            dotted = f"{key}.{k}" if key else k
+            raise ScenarioError(f"unknown key; expected one of {', '.join(allowed)}",
+                                file=file, key=dotted)
+    source = table.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ScenarioError(f"expected a string, got {source!r}", file=file,
+                            key=f"{key}.source")
+
+
+def _price_year(value, file, key) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1900 <= value <= 2300:
+        raise ScenarioError(f"expected a year (integer), got {value!r}", file=file, key=key)
+    return value
+
+
+def parse_cost_settings(table, *, file: str, base_year: int, end_year: int) -> CostSettings:
+    _keys(table, COST_KEYS, file, "cost")
+    out = CostSettings(source=table.get("source"))
+    if "price_year" in table:
+        out.price_year = _price_year(table["price_year"], file, "cost.price_year")
+    if "real_growth" in table:
+        out.real_growth = check_path(table["real_growth"], file=file, key="cost.real_growth",
+                                     lower=-0.5, upper=0.5, years=(base_year, end_year))
+    if "price_index" in table:
+        index = table["price_index"]
+        if not isinstance(index, dict):
+            raise ScenarioError(f"expected a table {{year = index}}, got {index!r}", file=file,
+                                key="cost.price_index")
+        out.price_index = check_path(index, file=file, key="cost.price_index", lower=1e-9)
+    return out
+
+
+def parse_service_cost(table, *, file: str, key: str, base_year: int,
+                       end_year: int) -> ServiceCost:
+    _keys(table, SERVICE_COST_KEYS, file, key)
+    basis = table.get("basis", "need")
+    if basis not in BASES:
+        raise ScenarioError(f"expected one of {', '.join(BASES)}, got {basis!r}", file=file,
+                            key=f"{key}.basis")
+    if "unit_cost" not in table:
+        raise ScenarioError(f"missing; expected NOK per {BASES[basis]} (a number or "
+                            "{year = value})", file=file, key=f"{key}.unit_cost")
+    if "price_year" not in table:
+        raise ScenarioError("missing; a unit cost needs the year of its prices", file=file,
+                            key=f"{key}.price_year")
+    horizon = (base_year, end_year)
+    out = ServiceCost(basis=basis, price_year=_price_year(table["price_year"], file,
+                                                          f"{key}.price_year"),
+                      unit_cost=check_path(table["unit_cost"], file=file,
+                                           key=f"{key}.unit_cost", lower=0.0, years=horizon),
+                      source=table.get("source"))
+    if "real_growth" in table:
+        out.real_growth = check_path(table["real_growth"], file=file, key=f"{key}.real_growth",
+                                     lower=-0.5, upper=0.5, years=horizon)
+    if "investment_per_place" in table:
+        out.investment_per_place = check_path(table["investment_per_place"], file=file,
+                                              key=f"{key}.investment_per_place", lower=0.0,
+                                              years=horizon)
+    return out
+
+
+def check_price_year(cost: ServiceCost, settings: CostSettings, *, file: str, key: str) -> None:
+    """A service's prices must be convertible to the global price year."""
+    if settings.price_year is None:
+        raise ScenarioError("missing; services have unit costs: state the year of the prices "
+                            "results are in", file=file, key="cost.price_year")
+    if cost.price_year == settings.price_year:
+        return
+    index = settings.price_index or {}
+    for y in (cost.price_year, settings.price_year):
+        if y not in index:
+            raise ScenarioError(f"prices of {cost.price_year} differ from cost.price_year "
+                                f"{settings.price_year}, and cost.price_index has no value "
+                                f"for {y}", file=file, key=f"{key}.price_year")
+
+
+def price_factor(from_year: int, settings: CostSettings) -> float:
+    if from_year == settings.price_year:
+        return 1.0
+    return settings.price_index[settings.price_year] / settings.price_index[from_year]
+
+
+def growth_index(real_growth, years) -> np.ndarray:
+    """1 in the first year, × (1 + g(t)) in each later year t."""
+    g = evaluate(real_growth, years)
+    return np.concatenate([[1.0], np.cumprod(1.0 + g[1:])])
+
+
+def compute_cost(demand: xr.Dataset, config) -> xr.Dataset:
+    """The demand Dataset with volume, unit_cost, cost and investment added."""
+    years = demand["year"].to_numpy()
+    settings = config.cost
+    ids = [str(s) for s in demand["service"].values]
+    n = len(years)
+    out = {name: np.full((len(ids), n), np.nan)
+           for name in ("volume", "unit_cost", "cost", "investment")}
+    bases = []
+    for i, sid in enumerate(ids):
+        k = config.services[sid].cost
+        bases.append("" if k is None else k.basis)
+        if k is None:
+            continue
+        row = demand.sel(service=sid)
+        need = row["need"].to_numpy()
+        volume = {"need": lambda: need, "capacity": lambda: row["capacity"].to_numpy(),
+                  "hours": lambda: row["hours"].to_numpy(),
+                  "months": lambda: need * row["months_per_user"].to_numpy()}[k.basis]()
+        factor = price_factor(k.price_year, settings)
+        growth = k.real_growth if k.real_growth is not None else settings.real_growth
+        unit = evaluate(k.unit_cost, years) * factor * growth_index(growth, years)
+        out["volume"][i] = volume
+        out["unit_cost"][i] = unit
+        out["cost"][i] = volume * unit
+        if k.investment_per_place is not None:
+            cap = row["capacity"].to_numpy()
+            new = np.concatenate([[0.0], np.maximum(np.diff(cap), 0.0)])
+            out["investment"][i] = new * evaluate(k.investment_per_place, years) * factor
+    ds = demand.copy()
+    units = {"volume": "", "unit_cost": "NOK", "cost": "NOK", "investment": "NOK"}
+    for name, values in out.items():
+        ds[name] = xr.DataArray(values, dims=("service", "year"), attrs={"units": units[name]})
+    ds = ds.assign_coords(cost_basis=("service", bases))
+    if settings is not None and settings.price_year is not None:
+        ds.attrs["price_year"] = settings.price_year
+    return ds
+
+
+# --- decomposition ---------------------------------------------------------------------
+
+def growth_decomposition(ratios: dict[str, float]) -> dict[str, float]:
+    """Percent changes of a product of factors: each factor's own change, the combined
+    (interaction) term = total − sum of the single changes, and the total.
+
+    {"recipients": 1.041, "months": 1.157, "payment": 1.039} → recipients 4.1, months 15.7,
+    payment 3.9, combined 1.4, total 25.1 (percent).
+    """
+    out = {name: (r - 1.0) * 100.0 for name, r in ratios.items()}
+    total = (float(np.prod(list(ratios.values()))) - 1.0) * 100.0
+    out["combined"] = total - sum(out.values())
+    out["total"] = total
+    return out
+
+
+def _year_index(result, year, name) -> int:
+    years = [int(y) for y in result["year"].values]
+    if year not in years:
+        raise ForecastError(f"expected a year in {years[0]}-{years[-1]}, got {year!r}", key=name)
+    return years.index(year)
+
+
+def decompose(result: xr.Dataset, service: str | None, year_from: int, year_to: int, *,
+              split_users: bool | None = None) -> pd.DataFrame:
+    """Growth of cost (need, where a service has no cost) from year_from to year_to.
+
+    cost = users × (volume / user) × (cost / volume), and users = demography × coverage:
+      demography  users at year_from's coverage of each age group with year_to's population,
+                  ÷ users in year_from (with one group: the group population's growth)
+      coverage    the rest of the change in users (coverage, substitution)
+      users       demography × coverage, used instead of the two when split_users is False
+                  (default for basis "months": recipients × months per recipient × payment
+                  per month, as the planning documents decompose social assistance)
+      intensity   volume per user (hours, months or places per user; not for basis "need")
+      unit_cost   NOK per unit of the basis
+      combined    the interaction term: total change − the sum of the single changes
+      total       cost(year_to) ÷ cost(year_from)
+    Columns: service, effect, measure, from_value, to_value, ratio, change_pct (percent), nok
+    (= cost(year_from) × change of the factor alone; combined takes the rest, so the effects
+    add up to the total change in NOK).
+    """
+    i0 = _year_index(result, year_from, "year_from")
+    i1 = _year_index(result, year_to, "year_to")
+    ids = [str(s) for s in result["service"].values]
+    if service is not None and service not in ids:
+        raise ForecastError(f"unknown service {service!r}; expected one of {', '.join(ids)}",
+                            key="service")
+    rows = []
+    for sid in ids if service is None else [service]:
+        rows.extend(_decompose_one(result.sel(service=sid), sid, i0, i1, split_users))
+    columns = ["service", "effect", "measure", "from_value", "to_value", "ratio", "change_pct",
+               "nok"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _val(row, name, i) -> float:
+    return float(row[name].values[i]) if name in row else float("nan")
+
+
+def _decompose_one(row, sid, i0, i1, split_users):
+    unit = str(row["unit"].values) if "unit" in row.coords else "users"
+    basis = str(row["cost_basis"].values) if "cost_basis" in row.coords else ""
+    need0, need1 = _val(row, "need", i0), _val(row, "need", i1)
+    gp0, gp1 = _val(row, "group_population", i0), _val(row, "group_population", i1)
+    cost0, cost1 = _val(row, "cost", i0), _val(row, "cost", i1)
+    has_cost = np.isfinite(cost0) and np.isfinite(cost1) and basis != ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        demography = gp1 / gp0
+        if "need_by_group" in row:
+            nbg0 = row["need_by_group"].values[:, i0]
+            pbg0 = row["population_by_group"].values[:, i0]
+            pbg1 = row["population_by_group"].values[:, i1]
+            used = np.isfinite(nbg0)
+            if used.any() and nbg0[used].sum() > 0:
+                rate0 = np.where(pbg0[used] > 0, nbg0[used] / pbg0[used], 0.0)
+                demography = float((rate0 * pbg1[used]).sum() / nbg0[used].sum())
+        users = need1 / need0
+        factors = []
+        if split_users is None:
+            split_users = basis != "months"
+        if split_users:
+            factors += [("demography", "persons in the age groups", gp0, gp1, demography),
+                        ("coverage", f"{unit} per person", need0 / gp0, need1 / gp1,
+                         users / demography)]
+        else:
+            factors.append(("users", unit, need0, need1, users))
+        if has_cost:
+            vol0, vol1 = _val(row, "volume", i0), _val(row, "volume", i1)
+            if basis != "need":
+                factors.append(("intensity", INTENSITY[basis], vol0 / need0, vol1 / need1,
+                                (vol1 / need1) / (vol0 / need0)))
+            factors.append(("unit_cost", f"NOK per {BASES[basis]}", cost0 / vol0, cost1 / vol1,
+                            (cost1 / vol1) / (cost0 / vol0)))
+            level0, level1, measure = cost0, cost1, "NOK"
+        else:
+            level0, level1, measure = need0, need1, unit
+    pct = growth_decomposition({f[0]: f[4] for f in factors})
+    nok_base = cost0 if has_cost else float("nan")
+    rows = [{"service": sid, "effect": name, "measure": meas, "from_value": a, "to_value": b,
+             "ratio": r, "change_pct": pct[name], "nok": nok_base * (r - 1.0)}
+            for name, meas, a, b, r in factors]
+    total_nok = cost1 - cost0 if has_cost else float("nan")
+    rows.append({"service": sid, "effect": "combined", "measure": "interaction",
+                 "from_value": np.nan, "to_value": np.nan, "ratio": np.nan,
+                 "change_pct": pct["combined"],
+                 "nok": total_nok - sum(r["nok"] for r in rows)})
+    rows.append({"service": sid, "effect": "total", "measure": measure, "from_value": level0,
+                 "to_value": level1, "ratio": level1 / level0 if level0 else np.nan,
+                 "change_pct": pct["total"], "nok": total_nok})
+    return rows

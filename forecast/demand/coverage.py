@@ -1,0 +1,250 @@
+"""Coverage kinds: the share of a service's age groups that use it, year by year.
+
+A service's `[services.<id>.coverage]` table has a `kind` and the keys of that kind:
+
+  kind = "base"      users  = base-year users, one per age group (a number if one group).
+                     Coverage = users / base-year population of the group, held constant.
+  kind = "target"    users as for "base"; target = a rate in [0, 1] (one for every group, or a
+                     list with one per group); target_year = year. Coverage runs linearly from
+                     the base coverage in the base year to the target in target_year, flat after.
+  kind = "path"      rate = a dated value in [0, 1] (one for every group, or a list with one per
+                     group): explicit rates by year, linear between the given years.
+  kind = "trend"     history = {year = users} (years up to the base year); window = [first, last]
+                     (default: the first and last history year); method = "absolute" (the
+                     average yearly change in users over the window, added every year) or
+                     "relative" (the average yearly growth rate, compounded); until = year
+                     (optional) after which the coverage of the group is held at that year's
+                     level. Base-year users: `users` if given, else history[base_year].
+  kind = "capacity"  users = the places of the service's [capacity] table each year; coverage
+                     is the coverage those places imply.
+
+Every kind also accepts `users` (the observed base-year count, kept as an assumption) and
+`source`. "trend" and "capacity" give users for the groups together (no split by group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ScenarioError
+from ..paths import check_path, evaluate
+
+KINDS = ("base", "target", "path", "trend", "capacity")
+COMMON_KEYS = ("kind", "users", "source")
+KIND_KEYS = {"base": (), "target": ("target", "target_year"), "path": ("rate",),
+             "trend": ("history", "window", "method", "until"), "capacity": ()}
+ALL_KEYS = tuple(sorted(set(COMMON_KEYS).union(*KIND_KEYS.values())))
+TREND_METHODS = ("absolute", "relative")
+
+
+@dataclass
+class Coverage:
+    kind: str
+    users: tuple[float, ...] | None = None        # base-year users per group (trend: total)
+    target: tuple[float, ...] | None = None       # per group
+    target_year: int | None = None
+    rate: tuple | None = None                     # per group: float or {year: value}
+    history: dict[int, float] | None = None
+    window: tuple[int, int] | None = None
+    method: str = "absolute"
+    until: int | None = None
+    source: str | None = None
+
+
+def _number(value, file, key, *, lower=None, upper=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ScenarioError(f"expected a number, got {value!r}", file=file, key=key)
+    if lower is not None and value < lower:
+        raise ScenarioError(f"expected a value >= {lower}, got {value}", file=file, key=key)
+    if upper is not None and value > upper:
+        raise ScenarioError(f"expected a value <= {upper}, got {value}", file=file, key=key)
+    return float(value)
+
+
+def _year(value, file, key) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"expected a year (integer), got {value!r}", file=file, key=key)
+    return value
+
+
+def _per_group(value, n: int, file, key, check, *, allow_single=True) -> tuple:
+    """One value per group: a list of n values, or (allow_single) one value for every group."""
+    if isinstance(value, list):
+        if len(value) != n:
+            raise ScenarioError(f"expected one value per age group ({n}), got {len(value)}",
+                                file=file, key=key)
+        return tuple(check(v, f"{key}[{i}]") for i, v in enumerate(value))
+    if not allow_single and n > 1:
+        raise ScenarioError(f"expected a list with one value per age group ({n}), got {value!r}",
+                            file=file, key=key)
+    one = check(value, key)
+    return (one,) * n
+
+
+def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
+                   end_year: int, has_capacity: bool) -> Coverage:
+    """Validate a coverage table; `key` is its dotted name (services.<id>.coverage)."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"expected a table with `kind`, got {table!r}", file=file, key=key)
+    if "kind" not in table:
+        raise ScenarioError(f"missing; expected one of {', '.join(KINDS)}", file=file,
+                            key=f"{key}.kind")
+    kind = table["kind"]
+    if kind not in KINDS:
+        raise ScenarioError(f"unknown coverage kind {kind!r}; expected one of {', '.join(KINDS)}",
+                            file=file, key=f"{key}.kind")
+    allowed = set(COMMON_KEYS) | set(KIND_KEYS[kind])
+    for k in table:
+        if k not in ALL_KEYS:
+            raise ScenarioError(f"unknown key; expected one of {', '.join(ALL_KEYS)}",
+                                file=file, key=f"{key}.{k}")
+        if k not in allowed:
+            raise ScenarioError(f"not used by coverage kind {kind!r}; its keys are "
+                                f"{', '.join(sorted(allowed))}", file=file, key=f"{key}.{k}")
+    source = table.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ScenarioError(f"expected a string, got {source!r}", file=file, key=f"{key}.source")
+    horizon = (base_year, end_year)
+    cov = Coverage(kind=kind, source=source)
+
+    if "users" in table:
+        n_users = 1 if kind == "trend" else n_groups
+        cov.users = _per_group(table["users"], n_users, file, f"{key}.users",
+                               lambda v, k: _number(v, file, k, lower=0.0), allow_single=False)
+    elif kind in ("base", "target"):
+        raise ScenarioError(f"missing base-year users (one per age group) for coverage kind "
+                            f"{kind!r}", file=file, key=f"{key}.users")
+
+    if kind == "target":
+        for k in ("target", "target_year"):
+            if k not in table:
+                raise ScenarioError("missing; coverage kind 'target' needs target and "
+                                    "target_year", file=file, key=f"{key}.{k}")
+        cov.target = _per_group(table["target"], n_groups, file, f"{key}.target",
+                                lambda v, k: _number(v, file, k, lower=0.0, upper=1.0))
+        cov.target_year = _year(table["target_year"], file, f"{key}.target_year")
+        if cov.target_year <= base_year:
+            raise ScenarioError(f"expected a year after the base year {base_year}, got "
+                                f"{cov.target_year}", file=file, key=f"{key}.target_year")
+    elif kind == "path":
+        if "rate" not in table:
+            raise ScenarioError("missing; coverage kind 'path' needs rate (a number or "
+                                "{year = value}, or a list of them per age group)",
+                                file=file, key=f"{key}.rate")
+        cov.rate = _per_group(table["rate"], n_groups, file, f"{key}.rate",
+                              lambda v, k: check_path(v, file=file, key=k, lower=0.0, upper=1.0,
+                                                      years=horizon))
+    elif kind == "trend":
+        _parse_trend(table, cov, file, key, base_year, end_year)
+    elif kind == "capacity" and not has_capacity:
+        raise ScenarioError("coverage kind 'capacity' needs the service's capacity table "
+                            "(base, openings, closures)", file=file, key=f"{key}.kind")
+    return cov
+
+
+def _parse_trend(table, cov: Coverage, file, key, base_year, end_year) -> None:
+    if "history" not in table:
+        raise ScenarioError("missing; coverage kind 'trend' needs history = {year = users}",
+                            file=file, key=f"{key}.history")
+    hist = table["history"]
+    if not isinstance(hist, dict) or len(hist) < 2:
+        raise ScenarioError(f"expected a table {{year = users}} with at least two years, got "
+                            f"{hist!r}", file=file, key=f"{key}.history")
+    checked = check_path(hist, file=file, key=f"{key}.history", lower=0.0)
+    late = [y for y in checked if y > base_year]
+    if late:
+        raise ScenarioError(f"history year {late[0]} is after the base year {base_year}",
+                            file=file, key=f"{key}.history")
+    cov.history = dict(sorted(checked.items()))
+    method = table.get("method", "absolute")
+    if method not in TREND_METHODS:
+        raise ScenarioError(f"expected one of {', '.join(TREND_METHODS)}, got {method!r}",
+                            file=file, key=f"{key}.method")
+    cov.method = method
+    years = list(cov.history)
+    window = table.get("window", [years[0], years[-1]])
+    if (not isinstance(window, list) or len(window) != 2
+            or any(isinstance(w, bool) or not isinstance(w, int) for w in window)
+            or window[0] >= window[1]):
+        raise ScenarioError(f"expected [first_year, last_year], got {window!r}",
+                            file=file, key=f"{key}.window")
+    for w in window:
+        if w not in cov.history:
+            raise ScenarioError(f"window year {w} is not in history (years "
+                                f"{', '.join(map(str, years))})", file=file, key=f"{key}.window")
+    cov.window = (window[0], window[1])
+    if method == "relative" and cov.history[window[0]] <= 0:
+        raise ScenarioError("a relative trend needs users > 0 in the first window year",
+                            file=file, key=f"{key}.history")
+    if cov.users is None:
+        if base_year not in cov.history:
+            raise ScenarioError(f"missing base-year users: give users or history for "
+                                f"{base_year}", file=file, key=f"{key}.users")
+        cov.users = (cov.history[base_year],)
+    if "until" in table:
+        cov.until = _year(table["until"], file, f"{key}.until")
+        if not base_year < cov.until <= end_year:
+            raise ScenarioError(f"year {cov.until} is outside the horizon "
+                                f"{base_year + 1}-{end_year}", file=file, key=f"{key}.until")
+
+
+def trend_slope(cov: Coverage) -> float:
+    """Average yearly change over the window: users a year (absolute) or a rate (relative)."""
+    (a, b), h = cov.window, cov.history
+    if cov.method == "absolute":
+        return (h[b] - h[a]) / (b - a)
+    return (h[b] / h[a]) ** (1.0 / (b - a)) - 1.0
+
+
+def coverage_users(cov: Coverage, group_pop: np.ndarray, years: np.ndarray,
+                   capacity: np.ndarray | None, *, file: str, key: str):
+    """Users of a service each year.
+
+    group_pop: (groups, years) persons; years[0] is the base year.
+    Returns (by_group, total): by_group (groups, years) or None for kinds without a split.
+    """
+    base = years[0]
+    if cov.kind in ("base", "target"):
+        users = np.asarray(cov.users)
+        pop0 = group_pop[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate0 = np.where(pop0 > 0, users / np.where(pop0 > 0, pop0, 1.0), 0.0)
+        for i, (u, p) in enumerate(zip(users, pop0)):
+            if (p <= 0 and u > 0) or rate0[i] > 1.0:
+                raise ScenarioError(f"base-year users {u:g} exceed the group's population "
+                                    f"{p:g} in {base} (coverage above 1)", file=file,
+                                    key=f"{key}.users" + (f"[{i}]" if len(users) > 1 else ""))
+        if cov.kind == "base":
+            rates = np.repeat(rate0[:, None], len(years), axis=1)
+        else:
+            rates = np.array([evaluate({base: r0, cov.target_year: t}, years)
+                              for r0, t in zip(rate0, cov.target)])
+        by_group = rates * group_pop
+        return by_group, by_group.sum(axis=0)
+    if cov.kind == "path":
+        rates = np.array([evaluate(r, years) for r in cov.rate])
+        by_group = rates * group_pop
+        return by_group, by_group.sum(axis=0)
+    if cov.kind == "capacity":
+        return None, np.asarray(capacity, dtype=float).copy()
+    return None, _trend_users(cov, group_pop.sum(axis=0), years, file=file, key=key)
+
+
+def _trend_users(cov: Coverage, pop: np.ndarray, years: np.ndarray, *, file, key) -> np.ndarray:
+    t = years - years[0]
+    u0, slope = cov.users[0], trend_slope(cov)
+    users = u0 + slope * t if cov.method == "absolute" else u0 * (1.0 + slope) ** t
+    if cov.until is not None:
+        i = int(np.searchsorted(years, cov.until))
+        rate = users[i] / pop[i] if pop[i] > 0 else 0.0
+        users[i + 1:] = rate * pop[i + 1:]
+    for y, u, p in zip(years, users, pop):
+        if u < 0:
+            raise ScenarioError(f"the trend gives negative users ({u:.1f}) in {y}; shorten it "
+                                f"with until = year", file=file, key=f"{key}.history")
+        if u > p:
+            raise ScenarioError(f"the trend gives more users ({u:.1f}) than the group's "
+                                f"population ({p:g}) in {y}", file=file, key=f"{key}.history")
+    return users

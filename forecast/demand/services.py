@@ -1,0 +1,294 @@
+"""Service definitions: the scenario's `services` and `cost` tables → DemandConfig.
+
+Services are data: none is named in the code. One `[services.<id>]` table per service
+(id: lower-case letters, digits and _), with these keys:
+
+  label       string, required: the planners' name ("Heldøgns omsorgsplasser")
+  unit        string, required: what `need` counts ("plasser", "brukere", "mottakere")
+  groups      required: the age groups the service draws on, "a-b" (inclusive), "a+" (a to
+              105+) or "a"; one string or a list; no overlaps. KOSTRA's care groups are
+              ["0-66", "67-79", "80-89", "90+"]; 24-hour care per resident 80+ is "80+".
+  coverage    table, required: kind = base | target | path | trend | capacity (coverage.py)
+  intensity   table, optional: how much of the service a user gets
+                hours_per_user_week | hours_per_user_year   dated value → hours(service, year)
+                months_per_user   dated value: months with the service per user a year
+                source
+  capacity    table, optional: base, openings, closures (capacity.py)
+  substitution table, optional: from, share (capacity.py)
+  cost        table, optional: basis, unit_cost, price_year, real_growth,
+              investment_per_place (forecast/cost.py)
+  source      string, optional: where the values come from. Every nested table may have its
+              own `source`; `DemandConfig.assumptions()` lists each value with the nearest one.
+
+The top-level `[cost]` table holds the global price settings (forecast/cost.py).
+Every dated value is "a number or {year = value}" (forecast.paths).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ScenarioError
+from ..paths import check_path
+from .capacity import Capacity, Substitution, parse_capacity, parse_substitution
+from .coverage import Coverage, parse_coverage
+
+SERVICE_KEYS = ("label", "unit", "groups", "coverage", "intensity", "capacity", "substitution",
+                "cost", "source")
+INTENSITY_KEYS = {"hours_per_user_week": 168.0, "hours_per_user_year": 8784.0,
+                  "months_per_user": 12.0}   # key -> upper bound
+REQUIRED_KEYS = ("label", "unit", "groups", "coverage")
+MAX_AGE = 105
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_GROUP = re.compile(r"^\s*(\d+)\s*(?:(\+)|-\s*(\d+))?\s*$")
+
+
+@dataclass(frozen=True)
+class AgeGroup:
+    label: str
+    lo: int
+    hi: int   # inclusive; 105 = 105 and older
+
+
+@dataclass
+class Service:
+    id: str
+    label: str
+    unit: str
+    groups: tuple[AgeGroup, ...]
+    coverage: Coverage
+    hours_per_user_week: float | dict | None = None
+    hours_per_user_year: float | dict | None = None
+    months_per_user: float | dict | None = None
+    intensity_source: str | None = None
+    capacity: Capacity | None = None
+    substitution: Substitution | None = None
+    cost: object | None = None      # forecast.cost.ServiceCost
+    source: str | None = None
+
+
+@dataclass
+class DemandConfig:
+    file: str
+    base_year: int
+    end_year: int
+    services: dict[str, Service] = field(default_factory=dict)
+    cost: object = None              # forecast.cost.CostSettings
+
+    @property
+    def years(self) -> np.ndarray:
+        return np.arange(self.base_year, self.end_year + 1)
+
+    def order(self) -> list[str]:
+        """Service ids, those that others substitute for first."""
+        first = [sid for sid, s in self.services.items() if s.substitution is None]
+        return first + [sid for sid in self.services if sid not in first]
+
+    def assumptions(self) -> list[dict]:
+        """Every value of the services and cost tables: section, key, value, unit, source."""
+        rows = []
+
+        def add(section, key, value, unit="", source=None):
+            if value is not None:
+                rows.append({"section": section, "key": key, "value": value, "unit": unit,
+                             "source": source or ""})
+
+        for s in self.services.values():
+            sec = f"services.{s.id}"
+            add(sec, "label", s.label, "", s.source)
+            add(sec, "groups", ", ".join(g.label for g in s.groups), "age", s.source)
+            c = s.coverage
+            csrc = c.source or s.source
+            add(sec, "coverage.kind", c.kind, "", csrc)
+            add(sec, "coverage.users", _one(c.users), s.unit, csrc)
+            add(sec, "coverage.target", _one(c.target), "share", csrc)
+            add(sec, "coverage.target_year", c.target_year, "year", csrc)
+            add(sec, "coverage.rate", _one(c.rate), "share", csrc)
+            add(sec, "coverage.history", c.history, s.unit, csrc)
+            if c.kind == "trend":
+                add(sec, "coverage.window", list(c.window), "years", csrc)
+                add(sec, "coverage.method", c.method, "", csrc)
+            add(sec, "coverage.until", c.until, "year", csrc)
+            src = s.intensity_source or s.source
+            add(sec, "intensity.hours_per_user_week", s.hours_per_user_week,
+                "hours per user a week", src)
+            add(sec, "intensity.hours_per_user_year", s.hours_per_user_year,
+                "hours per user a year", src)
+            add(sec, "intensity.months_per_user", s.months_per_user, "months per user a year",
+                src)
+            if s.capacity is not None:
+                src = s.capacity.source or s.source
+                add(sec, "capacity.base", s.capacity.base, s.unit, src)
+                add(sec, "capacity.openings", s.capacity.openings or None, s.unit, src)
+                add(sec, "capacity.closures", s.capacity.closures or None, s.unit, src)
+            if s.substitution is not None:
+                src = s.substitution.source or s.source
+                add(sec, "substitution.from", s.substitution.from_service, "", src)
+                add(sec, "substitution.share", s.substitution.share, "share", src)
+            if s.cost is not None:
+                k = s.cost
+                src = k.source or s.source
+                add(sec, "cost.basis", k.basis, "", src)
+                per_year = " a year" if k.basis in ("need", "capacity") else ""
+                add(sec, "cost.unit_cost", k.unit_cost, f"NOK per {k.basis_unit()}{per_year}",
+                    src)
+                add(sec, "cost.price_year", k.price_year, "year", src)
+                add(sec, "cost.real_growth", k.real_growth, "per year", src)
+                add(sec, "cost.investment_per_place", k.investment_per_place, "NOK per place",
+                    src)
+        if self.cost is not None and self.cost.price_year is not None:
+            src = self.cost.source
+            add("cost", "price_year", self.cost.price_year, "year", src)
+            add("cost", "real_growth", self.cost.real_growth, "per year", src)
+            add("cost", "price_index", self.cost.price_index, "index", src)
+        return rows
+
+
+def _one(values):
+    """Per-group tuples as a value for the assumptions list (a single one unwrapped)."""
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
+def parse_groups(value, *, file: str, key: str) -> tuple[AgeGroup, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ScenarioError(f'expected an age group like "80+" or a list like ["0-66", "67-79"],'
+                            f" got {value!r}", file=file, key=key)
+    groups = []
+    for item in items:
+        m = _GROUP.match(item) if isinstance(item, str) else None
+        if m is None:
+            raise ScenarioError(f'expected an age group "a-b", "a+" or "a", got {item!r}',
+                                file=file, key=key)
+        lo = int(m.group(1))
+        hi = MAX_AGE if m.group(2) else int(m.group(3)) if m.group(3) else lo
+        if not lo <= hi <= MAX_AGE:
+            raise ScenarioError(f"age group {item!r} is not within 0-{MAX_AGE} with first <= "
+                                f"last", file=file, key=key)
+        groups.append(AgeGroup(item.replace(" ", ""), lo, hi))
+    ordered = sorted(groups, key=lambda g: g.lo)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.lo <= a.hi:
+            raise ScenarioError(f"age groups {a.label} and {b.label} overlap", file=file, key=key)
+    return tuple(groups)
+
+
+def _string(table, k, file, prefix, required=False):
+    value = table.get(k)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"expected a non-empty string, got {value!r}", file=file,
+                            key=f"{prefix}.{k}")
+    return value
+
+
+def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) -> Service:
+    from ..cost import parse_service_cost
+
+    prefix = f"services.{sid}"
+    if not _ID.match(sid):
+        raise ScenarioError("expected a service id of lower-case letters, digits and _",
+                            file=file, key=prefix)
+    if not isinstance(table, dict):
+        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=prefix)
+    for k in table:
+        if k not in SERVICE_KEYS:
+            raise ScenarioError(f"unknown key; expected one of {', '.join(SERVICE_KEYS)}",
+                                file=file, key=f"{prefix}.{k}")
+    for k in REQUIRED_KEYS:
+        if k not in table:
+            raise ScenarioError("missing; a service needs " + ", ".join(REQUIRED_KEYS),
+                                file=file, key=f"{prefix}.{k}")
+    horizon = (base_year, end_year)
+    groups = parse_groups(table["groups"], file=file, key=f"{prefix}.groups")
+    capacity = None
+    if "capacity" in table:
+        capacity = parse_capacity(table["capacity"], file=file, key=f"{prefix}.capacity",
+                                  base_year=base_year, end_year=end_year)
+    coverage = parse_coverage(table["coverage"], len(groups), file=file,
+                              key=f"{prefix}.coverage", base_year=base_year, end_year=end_year,
+                              has_capacity=capacity is not None)
+    service = Service(id=sid, label=_string(table, "label", file, prefix, True),
+                      unit=_string(table, "unit", file, prefix, True), groups=groups,
+                      coverage=coverage, capacity=capacity,
+                      source=_string(table, "source", file, prefix))
+    if "intensity" in table:
+        _parse_intensity(service, table["intensity"], file, f"{prefix}.intensity", horizon)
+    if "substitution" in table:
+        service.substitution = parse_substitution(
+            table["substitution"], file=file, key=f"{prefix}.substitution",
+            base_year=base_year, end_year=end_year)
+    if "cost" in table:
+        service.cost = parse_service_cost(table["cost"], file=file, key=f"{prefix}.cost",
+                                          base_year=base_year, end_year=end_year)
+        _check_cost_basis(service, file, prefix)
+    return service
+
+
+def _parse_intensity(service: Service, table, file: str, key: str, horizon) -> None:
+    allowed = (*INTENSITY_KEYS, "source")
+    if not isinstance(table, dict):
+        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=key)
+    for k in table:
+        if k not in allowed:
+            raise ScenarioError(f"unknown key; expected one of {', '.join(allowed)}",
+                                file=file, key=f"{key}.{k}")
+    if "hours_per_user_week" in table and "hours_per_user_year" in table:
+        raise ScenarioError("give hours per user a week or a year, not both", file=file,
+                            key=f"{key}.hours_per_user_year")
+    for k, upper in INTENSITY_KEYS.items():
+        if k in table:
+            setattr(service, k, check_path(table[k], file=file, key=f"{key}.{k}", lower=0.0,
+                                           upper=upper, years=horizon))
+    service.intensity_source = _string(table, "source", file, key)
+
+
+def _check_cost_basis(s: Service, file: str, prefix: str) -> None:
+    basis = s.cost.basis
+    needs = {"capacity": (s.capacity is not None, "a capacity table"),
+             "hours": (s.hours_per_user_week is not None or s.hours_per_user_year is not None,
+                       "intensity.hours_per_user_week or intensity.hours_per_user_year"),
+             "months": (s.months_per_user is not None, "intensity.months_per_user")}
+    if basis in needs and not needs[basis][0]:
+        raise ScenarioError(f"basis {basis!r} needs the service's {needs[basis][1]}",
+                            file=file, key=f"{prefix}.cost.basis")
+    if s.cost.investment_per_place is not None and s.capacity is None:
+        raise ScenarioError("investment is paid for new places: the service needs a capacity "
+                            "table", file=file, key=f"{prefix}.cost.investment_per_place")
+
+
+def parse_demand(raw: dict, file: str, base_year: int, end_year: int) -> DemandConfig:
+    """The `services` and `cost` tables of a merged scenario → DemandConfig (other keys are
+    the population stages' and are ignored)."""
+    from ..cost import check_price_year, parse_cost_settings
+
+    config = DemandConfig(file=file, base_year=base_year, end_year=end_year)
+    services = raw.get("services", {})
+    if not isinstance(services, dict):
+        raise ScenarioError(f"expected a table of services, got {services!r}", file=file,
+                            key="services")
+    for sid, table in services.items():
+        config.services[sid] = parse_service(sid, table, file=file, base_year=base_year,
+                                             end_year=end_year)
+    config.cost = parse_cost_settings(raw.get("cost", {}), file=file, base_year=base_year,
+                                      end_year=end_year)
+    for s in config.services.values():
+        if s.substitution is not None:
+            key = f"services.{s.id}.substitution.from"
+            src = config.services.get(s.substitution.from_service)
+            if src is None or src is s:
+                raise ScenarioError(f"expected the id of another service (one of "
+                                    f"{', '.join(x for x in config.services if x != s.id)}), "
+                                    f"got {s.substitution.from_service!r}", file=file, key=key)
+            if src.substitution is not None:
+                raise ScenarioError(f"service {src.id!r} has a substitution of its own; chains "
+                                    f"are not supported", file=file, key=key)
+        if s.cost is not None:
+            check_price_year(s.cost, config.cost, file=file, key=f"services.{s.id}.cost")
+    return config
