@@ -177,17 +177,23 @@ def test_stationary_population_is_invariant(name):
         np.testing.assert_allclose(pop[0, t], stat, rtol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_survival_ratios_finite_when_everyone_dies_before_105():
-    # m = 3 at every age: q(x) = min(3 / 2.5, 1) = 1 from age 1, so l(2) = 0, L(2) = 0, and
-    # L(3)/L(2) = 0/0. Wanted: finite ratios in [0, 1] (nobody is left to survive) or a
-    # ValueError that names the problem, not NaN. scale_to_e0 produces such schedules for low
-    # targets (e.g. e0 = 40 from a Gompertz schedule gives m(x) up to 11).
+    # Regression: m = 3 at every age gives q(x) = min(3 / 2.5, 1) = 1 from age 1, so l(2) = 0,
+    # L(2) = 0, and L(3)/L(2) was 0/0 = NaN, which the kernel spread into every stock.
+    # scale_to_e0 makes such schedules for low targets (e0 = 40 from the Gompertz schedule
+    # here has m(x) up to 11). Wanted: finite ratios in [0, 1], 0 once nobody is left, or a
+    # ValueError that names the problem.
+    mx = np.full(N_AGE, 3.0)
     try:
-        s = survival_ratios(np.full(N_AGE, 3.0), "male")
+        s = survival_ratios(mx, "male")
     except ValueError:
         return
     assert np.isfinite(s).all() and ((s >= 0) & (s <= 1)).all()
+    lt = life_table(mx, "male")
+    assert s[0] == lt["Lx"][0] and s[1] == pytest.approx(lt["Lx"][1] / lt["Lx"][0])
+    np.testing.assert_array_equal(s[2:], 0.0)  # l(2) = 0, so L(x) = 0 from age 2 on
+    low = scale_to_e0(gompertz_mx(), "female", 40.0)
+    assert low.max() > 2 and np.isfinite(survival_ratios(low, "female")).all()
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ Array layout (float64, leading batch axis = trajectories x regions, even when it
                                age 0..105, 105 = 105 and older
     surv      (B, T, 2, 107)   survival ratios by cohort: index 0 births -> age 0 on 1 January,
                                k = 1..105 age k-1 -> k, 106 the open group 105+ staying 105+
-    asfr      (B, T, 106)      births per woman-year by age of mother
+    asfr      (B, T, 106)      births per woman-year by age of mother (age 0 is ignored)
     fem_share (B, T)           share of births that are girls
     inmig     (B, T, 2, 106)   in-migrants (count) by the age reached on 1 January next year
     outrate   (B, T, 2, 106)   out-migrants per mid-year resident, same age index
