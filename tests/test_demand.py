@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from forecast.demand import compute_demand, parse_demand, run_demand
+from forecast.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = "test.toml"
@@ -218,24 +219,8 @@ BAERUM = ["baerum-ldip.toml", "baerum-dekningsgrad-22.toml", "baerum-planlagt-ka
           "baerum-hjemmetjenester-forst.toml"]
 
 
-def _merge(parent: dict, child: dict) -> dict:
-    """`extends` as the scenario loader does it: tables merge, {year = value} tables replace."""
-    def dated(t):
-        return bool(t) and all(str(k).isdigit() for k in t)
-    out = dict(parent)
-    for k, v in child.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and not dated(v) \
-                and not dated(out[k]):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def load_merged(name: str) -> dict:
-    raw = tomllib.loads((ROOT / "scenarios" / name).read_text(encoding="utf-8"))
-    parent = raw.pop("extends", None)
-    return _merge(load_merged(parent), raw) if parent else raw
+    return load_scenario(ROOT / "scenarios" / name).raw
 
 
 @pytest.mark.parametrize("name", BAERUM)

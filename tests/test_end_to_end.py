@@ -1,0 +1,97 @@
+"""End to end through the CLI on the embedded Bærum data: outputs, identity, determinism."""
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.api import project
+from forecast.cli import app
+
+from conftest import ROOT
+
+
+def test_base_year_equals_the_data_exactly():
+    ds = project(ROOT / "scenarios" / "baerum-mmmm.toml")
+    base = ds["pop"].sel(year=2018)
+    assert base.sum() == 125454
+    assert base.sel(sex="male").sum() == 62176 and base.sel(sex="female").sum() == 63278
+    assert int(ds["year"][-1]) == 2038
+
+
+def test_identity_from_the_two_csv_files(tmp_path):
+    result = CliRunner().invoke(app, ["project", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    pop = pd.read_csv(tmp_path / "population.csv").set_index(["year", "sex", "age"])["persons"]
+    flows = pd.read_csv(tmp_path / "flows.csv").pivot_table(
+        index=["year", "sex", "age"], columns="component", values="persons", fill_value=0.0)
+    worst = 0.0
+    for (year, sex, age), f in flows.iterrows():
+        start = f["births"] if age == 0 else pop[(year, sex, age - 1)]
+        if age == 105:
+            start += pop[(year, sex, 105)]
+        expected = start - f["deaths"] + f["inmig"] - f["outmig"]
+        worst = max(worst, abs(pop[(year + 1, sex, age)] - expected))
+    assert worst < 1e-6
+
+
+def test_same_inputs_same_output_every_run(tmp_path):
+    runner = CliRunner()
+    for name in ("a", "b"):
+        assert runner.invoke(app, ["project", "--out", str(tmp_path / name)]).exit_code == 0
+    for file in ("population.csv", "flows.csv"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_run_writes_every_output(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"population.csv", "flows.csv", "demand.csv", "result.nc", "forecast.xlsx",
+            "population_growth.png", "places.png", "home_care.png",
+            "social_assistance.png"} <= names
+    demand = pd.read_csv(tmp_path / "demand.csv")
+    assert list(demand.columns) == ["scenario", "service", "year", "measure", "value", "unit"]
+    need = demand.query("service == 'heldogn' and measure == 'need' and year == 2018")["value"]
+    assert need.iloc[0] == 1377  # the base-year places stated in baerum-ldip.toml
+    book = openpyxl.load_workbook(tmp_path / "forecast.xlsx")
+    assert book.sheetnames == ["Sammendrag", "Befolkning", "Tjenester", "Kapasitet", "Kostnad",
+                               "Forutsetninger"]
+    for png in ("places.png", "home_care.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_prints_side_by_side():
+    files = [str(ROOT / "scenarios" / f) for f in
+             ("baerum-ldip.toml", "baerum-dekningsgrad-22.toml", "baerum-planlagt-kapasitet.toml")]
+    result = CliRunner().invoke(app, ["compare", *files])
+    assert result.exit_code == 0, result.output
+    assert "Δ dekningsgrad-22" in result.stdout and "planlagt-kapasit" in result.stdout
+    assert "Heldøgns" in result.stdout
+
+
+def test_decompose_prints_effects():
+    result = CliRunner().invoke(app, ["decompose", "--from", "2018", "--to", "2023"])
+    assert result.exit_code == 0, result.output
+    for word in ("demography", "coverage", "unit_cost", "combined", "total"):
+        assert word in result.stdout
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ('kind = "base"', 'kind = "basis"', "services.heldogn.coverage.kind"),
+    ("users = 1377", "users = -5", "services.heldogn.coverage.users"),
+    ("price_year = 2018\n# assumption: NOK 4", "# price_year removed\n# assumption: NOK 4",
+     "services.heldogn.cost"),
+])
+def test_invalid_service_definition_via_cli(project_copy, old, new, key):
+    path = project_copy / "scenarios" / "baerum-ldip.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    out = project_copy / "out"
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "baerum-ldip.toml" in line and key in line, line
+    assert not out.exists() or not any(out.iterdir())
