@@ -38,7 +38,8 @@ def inputs_from_calibration(cal, base_pop: np.ndarray) -> PopulationInputs:
     asfr = np.zeros(N_AGE)
     asfr[FERT_AGES] = cal.asfr
     return PopulationInputs(base_pop=base_pop, mx=cal.mx, asfr=asfr, sex_ratio=cal.sex_ratio[2],
-                            inmig=cal.inmig, outrate=cal.outrate, e0_history=cal.e0)
+                            inmig=cal.inmig[None], outrate=cal.outrate[None],
+                            e0_history=cal.e0)
 
 
 def group_totals(pop: np.ndarray) -> dict[str, np.ndarray]:

@@ -152,14 +152,28 @@ def read_sex_ratio(path) -> float:
     return ratio
 
 
-def read_migration(path) -> tuple[np.ndarray, np.ndarray]:
-    """In-migrant counts and out-migration rates by sex and the age reached (0..105)."""
+def read_migration(path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """In-migrant counts and out-migration rates by component, sex and the age reached.
+
+    Returns (inmig, outrate) of shape (components, 2, 106) and the component names. A file
+    without a `component` column holds one component, "net" (net migration split into
+    in-migrant counts at net-in ages and out-rates at net-out ages); with it, each component
+    (e.g. domestic, international; gross or net) has its own rows for every sex and age.
+    """
     df = read_csv(path, {"sex": "str", "age": "int", "inmig": "float", "outrate": "float"})
-    inmig = sex_age_array(df, "inmig", path)
-    outrate = sex_age_array(df, "outrate", path)
+    if "component" in pd.read_csv(path, nrows=0).columns.str.strip():
+        names = read_csv(path, {"component": "str"})["component"]
+        df = df.assign(component=names.to_numpy())
+    else:
+        df = df.assign(component="net")
+    components = tuple(dict.fromkeys(df["component"]))
+    inmig = np.stack([sex_age_array(df[df["component"] == c], "inmig", path) for c in components])
+    outrate = np.stack([sex_age_array(df[df["component"] == c], "outrate", path)
+                        for c in components])
     check_range(inmig, path, "inmig", lower=0)
     check_range(outrate, path, "outrate", lower=0, upper=1)
-    return inmig, outrate
+    check_range(outrate.sum(axis=0), path, "outrate", upper=1)
+    return inmig, outrate, components
 
 
 def read_e0_history(path) -> pd.DataFrame:
@@ -175,9 +189,10 @@ class PopulationInputs:
     mx: np.ndarray              # (2, 106) central death rates, 105 = open group
     asfr: np.ndarray            # (106,) births per woman-year by age of mother
     sex_ratio: float            # male births per female birth
-    inmig: np.ndarray           # (2, 106) in-migrants per year by age reached
-    outrate: np.ndarray         # (2, 106) out-migrants per mid-year resident
+    inmig: np.ndarray           # (components, 2, 106) in-migrants per year by age reached
+    outrate: np.ndarray         # (components, 2, 106) out-migrants per mid-year resident
     e0_history: pd.DataFrame | None = None
+    components: tuple[str, ...] = ("net",)
 
 
 def load_population_inputs(scenario) -> PopulationInputs:
@@ -185,12 +200,12 @@ def load_population_inputs(scenario) -> PopulationInputs:
     pop_file = s["population"]["file"]
     history = read_population_history(pop_file)
     e0_file = s["mortality"].get("e0_history_file")
-    inmig, outrate = read_migration(s["migration"]["file"])
+    inmig, outrate, components = read_migration(s["migration"]["file"])
     return PopulationInputs(
         base_pop=population_in_year(history, scenario.base_year, pop_file),
         mx=read_mortality(s["mortality"]["file"]),
         asfr=read_fertility(s["fertility"]["file"]),
         sex_ratio=read_sex_ratio(s["fertility"]["sex_ratio_file"]),
-        inmig=inmig, outrate=outrate,
+        inmig=inmig, outrate=outrate, components=components,
         e0_history=read_e0_history(e0_file) if e0_file else None,
     )

@@ -30,7 +30,8 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
                   "tfr_shift": "path", "source": "string"},
     "mortality": {"file": "file", "e0_female": "e0", "e0_male": "e0", "e0_shift": "path",
                   "e0_history_file": "file", "trend_years": "years", "source": "string"},
-    "migration": {"file": "file", "in_level": "path", "out_level": "path", "source": "string"},
+    "migration": {"file": "file", "in_level": "path", "out_level": "path", "components": "table",
+                  "source": "string"},
     "outputs": {"charts": "table"},
     # housing-led in-migration and sub-areas: forecast/population/housing.py and areas.py
     "housing": {"programme_file": "file", "dwellings": "path", "persons_per_dwelling": "per_type",

@@ -231,7 +231,7 @@ def profile_from_migration(migration_file) -> pd.DataFrame:
     """sex,age,share: the trend in-migrant counts of migration.csv (Bærum: the positive residual
     net migration), normalised to sum to 1 over both sexes. An ASSUMPTION standing in for a
     survey of who moves into new dwellings, which the shared data do not hold."""
-    inmig, _ = read_migration(migration_file)
+    inmig = read_migration(migration_file)[0].sum(axis=0)
     total = inmig.sum()
     if total <= 0:
         raise DataError("the in-migrant counts sum to zero; no profile can be derived",
@@ -244,7 +244,7 @@ def profile_from_migration(migration_file) -> pd.DataFrame:
 def default_persons_per_dwelling(migration_file, dwellings_per_year: float = 700.0) -> float:
     """Persons per new dwelling such that the historical building rate reproduces the trend's
     total in-migration: sum(inmig) / dwellings_per_year (Bærum: 1,769.9 / 700 = 2.528)."""
-    inmig, _ = read_migration(migration_file)
+    inmig = read_migration(migration_file)[0].sum(axis=0)
     return float(inmig.sum() / dwellings_per_year)
 
 

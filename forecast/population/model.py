@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from ..errors import ScenarioError
-from ..paths import evaluate
+from ..paths import check_path, evaluate
 from .kernel import N_AGE, N_SURV, allocate, project_kernel
 from .rates import SEXES, life_expectancy, scale_to_e0, scale_to_tfr, survival_ratios
 
@@ -25,6 +25,7 @@ class PopulationAssumptions:
     trend_years: tuple | None = None
     in_level: object = 1.0
     out_level: object = 1.0
+    components: dict = field(default_factory=dict)  # name -> {"in_level": .., "out_level": ..}
     housing: object = None      # housing.HousingSpec: in-migration led by a housing programme
 
     @classmethod
@@ -38,11 +39,53 @@ class PopulationAssumptions:
                    tfr=f.get("tfr"), tfr_shift=f.get("tfr_shift", 0.0),
                    e0=(m.get("e0_female"), m.get("e0_male")), e0_shift=m.get("e0_shift", 0.0),
                    trend_years=tuple(m["trend_years"]) if "trend_years" in m else None,
-                   in_level=g.get("in_level", 1.0), out_level=g.get("out_level", 1.0))
+                   in_level=g.get("in_level", 1.0), out_level=g.get("out_level", 1.0),
+                   components=_component_levels(g.get("components", {}), scenario))
 
     @property
     def flow_years(self) -> np.ndarray:
         return np.arange(self.base_year, self.end_year)
+
+
+COMPONENT_KEYS = ("in_level", "out_level")
+
+
+def _component_levels(table: dict, scenario) -> dict:
+    """[migration.components.<name>] tables: dated multipliers of one component's flows."""
+    file = str(scenario.file)
+    years = (scenario.base_year, scenario.end_year)
+    out = {}
+    for name, levels in table.items():
+        key = f"migration.components.{name}"
+        if not isinstance(levels, dict):
+            raise ScenarioError(f"expected a table with {' and/or '.join(COMPONENT_KEYS)}, "
+                                f"got {levels!r}", file=file, key=key)
+        for k, v in levels.items():
+            if k not in COMPONENT_KEYS:
+                raise ScenarioError(f"unknown key; expected one of {', '.join(COMPONENT_KEYS)}",
+                                    file=file, key=f"{key}.{k}")
+            check_path(v, file=file, key=f"{key}.{k}", lower=0.0, years=years)
+        out[name] = levels
+    return out
+
+
+def migration_arrays(inputs, a: PopulationAssumptions) -> tuple[np.ndarray, np.ndarray]:
+    """(components, years, 2, 106) in-migrant counts and out-rates with every level applied."""
+    years = a.flow_years
+    unknown = sorted(set(a.components) - set(inputs.components))
+    if unknown:
+        raise ScenarioError(f"the migration file has no component {unknown[0]!r}; it has "
+                            f"{', '.join(inputs.components)}", key=f"migration.components.{unknown[0]}")
+    in_level = np.stack([evaluate(a.in_level, years) * evaluate(
+        a.components.get(c, {}).get("in_level", 1.0), years) for c in inputs.components])
+    out_level = np.stack([evaluate(a.out_level, years) * evaluate(
+        a.components.get(c, {}).get("out_level", 1.0), years) for c in inputs.components])
+    inmig = inputs.inmig[:, None] * in_level[:, :, None, None]
+    outrate = inputs.outrate[:, None] * out_level[:, :, None, None]
+    if (outrate.sum(axis=0) > 1).any():
+        raise ScenarioError("the migration levels make an out-migration rate exceed 1",
+                            key="migration.out_level")
+    return inmig, outrate
 
 
 def e0_trend(history, sex: str, years, fit_years=None) -> np.ndarray:
@@ -96,13 +139,11 @@ def rate_arrays(inputs, a: PopulationAssumptions) -> dict[str, np.ndarray]:
         raise ScenarioError(f"the TFR falls below zero ({tfr.min():.3f})", key="fertility.tfr_shift")
     asfr = np.stack([scale_to_tfr(inputs.asfr, v) for v in tfr])[None]
     fem_share = np.full((1, n), 1.0 / (1.0 + inputs.sex_ratio))
-    inmig = inputs.inmig[None, None] * evaluate(a.in_level, years)[None, :, None, None]
-    outrate = inputs.outrate[None, None] * evaluate(a.out_level, years)[None, :, None, None]
-    if (outrate > 1).any():
-        raise ScenarioError("out_level makes an out-migration rate exceed 1",
-                            key="migration.out_level")
+    inmig_c, outrate_c = migration_arrays(inputs, a)
+    inmig, outrate = inmig_c.sum(axis=0)[None], outrate_c.sum(axis=0)[None]
     return {"surv": surv, "asfr": asfr, "fem_share": fem_share, "inmig": inmig,
-            "outrate": outrate, "tfr": tfr, "e0": e0_used, **_housing(a, inmig)}
+            "outrate": outrate, "tfr": tfr, "e0": e0_used, "inmig_c": inmig_c,
+            "outrate_c": outrate_c, **_housing(a, inmig)}
 
 
 def _housing(a: PopulationAssumptions, trend: np.ndarray) -> dict[str, np.ndarray]:
@@ -112,6 +153,24 @@ def _housing(a: PopulationAssumptions, trend: np.ndarray) -> dict[str, np.ndarra
     from .housing import apply_housing
     inmig, housing = apply_housing(a.housing, trend)
     return {"inmig": inmig, "inmig_housing": housing}
+
+
+def _add_components(ds, r, inflow, outflow, components, flows) -> None:
+    """Migration by component: in-migrants as given (the part not led by housing, shared in
+    proportion to the components' trend counts), out-migrants in proportion to their rates."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        in_share = np.nan_to_num(r["inmig_c"] / r["inmig_c"].sum(axis=0))
+        out_share = np.nan_to_num(r["outrate_c"] / r["outrate_c"].sum(axis=0))
+    trend_in = inflow - r.get("inmig_housing", np.zeros((1,) + inflow.shape))[0]
+    dims = ("component", "year", "sex", "age")
+    ds.coords["component"] = list(components)
+    ds["inmig_component"] = (dims, np.stack([flows((trend_in * s)[None]) for s in in_share]))
+    ds["outmig_component"] = (dims, np.stack([flows((outflow * s)[None]) for s in out_share]))
+    for name in ("inmig_component", "outmig_component"):
+        ds[name].attrs = {"units": "persons per year", "long_name": (
+            f"{name.split('_')[0]} by migration component (sums to {name.split('_')[0]}"
+            + (" less inmig_housing" if name.startswith("in") and "inmig_housing" in r else "")
+            + ")")}
 
 
 def project_population(inputs, a: PopulationAssumptions, attrs: dict | None = None) -> xr.Dataset:
@@ -144,6 +203,8 @@ def project_population(inputs, a: PopulationAssumptions, attrs: dict | None = No
         ds["inmig_housing"].attrs = {"units": "persons per year", "long_name": (
             "in-migrants moving into new dwellings (part of inmig); age = age reached on "
             "1 January of the next year"), "housing_mode": a.housing.mode}
+    if len(inputs.components) > 1:
+        _add_components(ds, r, inflow[0], outflow[0], inputs.components, flows)
     ds["pop"].attrs = {"units": "persons", "long_name": "population at 1 January"}
     for name in ("births", "deaths", "inmig", "outmig"):
         ds[name].attrs = {"units": "persons per year",
