@@ -19,7 +19,6 @@ from .inputs import PopulationInputs
 from .population.calibrate import FERT_AGES, calibrate, counts_array
 from .population.kernel import N_AGE
 from .population.model import PopulationAssumptions, project_population
-from .population.rates import SEXES
 from .report import AGE_GROUPS
 
 GROUPS = {k: v for k, v in AGE_GROUPS.items() if k not in ("67+", "80+")}

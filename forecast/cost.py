@@ -44,6 +44,7 @@ import xarray as xr
 
 from .errors import ForecastError, ScenarioError
 from .paths import check_path, evaluate
+from .scenario import check_keys
 
 COST_KEYS = ("price_year", "real_growth", "price_index", "source")
 SERVICE_COST_KEYS = ("basis", "unit_cost", "price_year", "real_growth", "investment_per_place",
@@ -74,20 +75,6 @@ class ServiceCost:
         return BASES[self.basis]
 
 
-def _keys(table, allowed, file, key) -> None:
-    if not isinstance(table, dict):
-        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=key)
-    for k in table:
-        if k not in allowed:
-            dotted = f"{key}.{k}" if key else k
-            raise ScenarioError(f"unknown key; expected one of {', '.join(allowed)}",
-                                file=file, key=dotted)
-    source = table.get("source")
-    if source is not None and not isinstance(source, str):
-        raise ScenarioError(f"expected a string, got {source!r}", file=file,
-                            key=f"{key}.source")
-
-
 def _price_year(value, file, key) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1900 <= value <= 2300:
         raise ScenarioError(f"expected a year (integer), got {value!r}", file=file, key=key)
@@ -95,7 +82,7 @@ def _price_year(value, file, key) -> int:
 
 
 def parse_cost_settings(table, *, file: str, base_year: int, end_year: int) -> CostSettings:
-    _keys(table, COST_KEYS, file, "cost")
+    check_keys(table, COST_KEYS, file, "cost")
     out = CostSettings(source=table.get("source"))
     if "price_year" in table:
         out.price_year = _price_year(table["price_year"], file, "cost.price_year")
@@ -113,7 +100,7 @@ def parse_cost_settings(table, *, file: str, base_year: int, end_year: int) -> C
 
 def parse_service_cost(table, *, file: str, key: str, base_year: int,
                        end_year: int) -> ServiceCost:
-    _keys(table, SERVICE_COST_KEYS, file, key)
+    check_keys(table, SERVICE_COST_KEYS, file, key)
     basis = table.get("basis", "need")
     if basis not in BASES:
         raise ScenarioError(f"expected one of {', '.join(BASES)}, got {basis!r}", file=file,

@@ -1,6 +1,5 @@
 """End to end through the CLI on the embedded Bærum data: outputs, identity, determinism."""
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from forecast.errors import ForecastError, ScenarioError
-from forecast.io import charts, excel, outputs
+from forecast.io import charts, excel
 from forecast.io.outputs import (demand_frame, population_frames, stack_scenarios,
                                  write_population_outputs, write_run_outputs)
 

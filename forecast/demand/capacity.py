@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ScenarioError
 from ..paths import check_path, evaluate
+from ..scenario import check_keys
 
 CAPACITY_KEYS = ("base", "openings", "closures", "source")
 SUBSTITUTION_KEYS = ("from", "share", "source")
@@ -50,20 +51,8 @@ class Substitution:
     source: str | None = None
 
 
-def _check_keys(table, allowed, file, key) -> None:
-    if not isinstance(table, dict):
-        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=key)
-    for k in table:
-        if k not in allowed:
-            raise ScenarioError(f"unknown key; expected one of {', '.join(allowed)}",
-                                file=file, key=f"{key}.{k}")
-    source = table.get("source")
-    if source is not None and not isinstance(source, str):
-        raise ScenarioError(f"expected a string, got {source!r}", file=file, key=f"{key}.source")
-
-
 def parse_capacity(table, *, file: str, key: str, base_year: int, end_year: int) -> Capacity:
-    _check_keys(table, CAPACITY_KEYS, file, key)
+    check_keys(table, CAPACITY_KEYS, file, key)
     if "base" not in table:
         raise ScenarioError("missing; expected the places in the base year (a number)",
                             file=file, key=f"{key}.base")
@@ -109,7 +98,7 @@ def first_shortfall_year(need: np.ndarray, capacity: np.ndarray, years: np.ndarr
 
 def parse_substitution(table, *, file: str, key: str, base_year: int,
                        end_year: int) -> Substitution:
-    _check_keys(table, SUBSTITUTION_KEYS, file, key)
+    check_keys(table, SUBSTITUTION_KEYS, file, key)
     src = table.get("from")
     if not isinstance(src, str):
         raise ScenarioError(f"expected the id of another service (a string), got {src!r}",

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ScenarioError
 from ..paths import check_path
+from ..scenario import check_keys
 from .capacity import Capacity, Substitution, parse_capacity, parse_substitution
 from .coverage import Coverage, parse_coverage
 
@@ -195,12 +196,7 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) 
     if not _ID.match(sid):
         raise ScenarioError("expected a service id of lower-case letters, digits and _",
                             file=file, key=prefix)
-    if not isinstance(table, dict):
-        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=prefix)
-    for k in table:
-        if k not in SERVICE_KEYS:
-            raise ScenarioError(f"unknown key; expected one of {', '.join(SERVICE_KEYS)}",
-                                file=file, key=f"{prefix}.{k}")
+    check_keys(table, SERVICE_KEYS, file, prefix)
     for k in REQUIRED_KEYS:
         if k not in table:
             raise ScenarioError("missing; a service needs " + ", ".join(REQUIRED_KEYS),
@@ -232,13 +228,7 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) 
 
 
 def _parse_intensity(service: Service, table, file: str, key: str, horizon) -> None:
-    allowed = (*INTENSITY_KEYS, "source")
-    if not isinstance(table, dict):
-        raise ScenarioError(f"expected a table, got {table!r}", file=file, key=key)
-    for k in table:
-        if k not in allowed:
-            raise ScenarioError(f"unknown key; expected one of {', '.join(allowed)}",
-                                file=file, key=f"{key}.{k}")
+    check_keys(table, (*INTENSITY_KEYS, "source"), file, key)
     if "hours_per_user_week" in table and "hours_per_user_year" in table:
         raise ScenarioError("give hours per user a week or a year, not both", file=file,
                             key=f"{key}.hours_per_user_year")

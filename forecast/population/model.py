@@ -9,6 +9,7 @@ import xarray as xr
 
 from ..errors import ScenarioError
 from ..paths import check_path, evaluate
+from ..scenario import check_keys
 from .kernel import N_AGE, N_SURV, allocate, project_kernel
 from .rates import SEXES, life_expectancy, scale_to_e0, scale_to_tfr, survival_ratios
 
@@ -57,13 +58,8 @@ def _component_levels(table: dict, scenario) -> dict:
     out = {}
     for name, levels in table.items():
         key = f"migration.components.{name}"
-        if not isinstance(levels, dict):
-            raise ScenarioError(f"expected a table with {' and/or '.join(COMPONENT_KEYS)}, "
-                                f"got {levels!r}", file=file, key=key)
+        check_keys(levels, COMPONENT_KEYS, file, key)
         for k, v in levels.items():
-            if k not in COMPONENT_KEYS:
-                raise ScenarioError(f"unknown key; expected one of {', '.join(COMPONENT_KEYS)}",
-                                    file=file, key=f"{key}.{k}")
             check_path(v, file=file, key=f"{key}.{k}", lower=0.0, years=years)
         out[name] = levels
     return out
