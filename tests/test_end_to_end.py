@@ -94,3 +94,24 @@ def test_invalid_service_definition_via_cli(project_copy, old, new, key):
     line = result.stderr.strip()
     assert "\n" not in line and "baerum-ldip.toml" in line and key in line, line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_scenario_targets_reach_the_projection(project_copy):
+    path = project_copy / "scenarios" / "baerum-mmmm.toml"
+    text = path.read_text().replace('e0_female = "trend"', "e0_female = { 2018 = 85.0, 2038 = 89.0 }")
+    text = text.replace("[fertility]\n", "[fertility]\ntfr = { 2018 = 1.8, 2028 = 1.5 }\n", 1)
+    path.write_text(text)
+    ds = project(path)
+    e0 = ds["e0"].sel(sex="female")
+    # linear between the given years: 2028 is half way
+    assert float(e0.sel(year=2028)) == pytest.approx(87.0, abs=1e-6)
+    assert float(e0.sel(year=2018)) == pytest.approx(85.0, abs=1e-6)
+    assert float(ds["tfr"].sel(year=2023)) == pytest.approx(1.65, abs=1e-12)
+    assert float(ds["tfr"].sel(year=2035)) == pytest.approx(1.5, abs=1e-12)  # flat after
+    # births of a year = sum over ages of the scaled ASFR x mean of women at start and end
+    asfr = pd.read_csv(project_copy / "data" / "baerum" / "fertility.csv").set_index("age")["asfr"]
+    women = ds["pop"].sel(sex="female")
+    y = 2030
+    exposure = 0.5 * (women.sel(year=y) + women.sel(year=y + 1)).sel(age=asfr.index.values)
+    expected = float((asfr.values * 1.5 / asfr.sum() * exposure.values).sum())
+    assert float(ds["births"].sel(year=y).sum()) == pytest.approx(expected, rel=1e-12)
