@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .errors import ForecastError
+from .errors import ForecastError, ScenarioError
 from .scenario import REPO_ROOT, Scenario, load_scenario
 
 DEFAULT_RUN_SCENARIO = REPO_ROOT / "scenarios" / "baerum-ldip.toml"
@@ -75,6 +75,20 @@ def population_assumptions(scenario: Scenario) -> list[dict]:
     return rows
 
 
+def check_charts(scenario: Scenario, services: list[str]) -> None:
+    """[outputs] charts = {role = service id}: known roles naming defined services."""
+    from .io.charts import ROLES
+
+    for role, service in scenario.section("outputs").get("charts", {}).items():
+        key = f"outputs.charts.{role}"
+        if role not in ROLES:
+            raise ScenarioError(f"unknown chart; expected one of {', '.join(ROLES)}",
+                                file=str(scenario.file), key=key)
+        if service not in services:
+            raise ScenarioError(f"names service {service!r}, which is not defined; expected "
+                                f"one of {', '.join(services)}", file=str(scenario.file), key=key)
+
+
 def run(scenario: Scenario | str | Path | None = None) -> RunResult:
     """Population, then demand, capacity and cost of the scenario's services."""
     from .demand import parse_demand, run_demand
@@ -90,6 +104,7 @@ def run(scenario: Scenario | str | Path | None = None) -> RunResult:
     try:
         config = parse_demand(scenario.raw, str(scenario.file), scenario.base_year,
                               scenario.end_year)
+        check_charts(scenario, list(config.services))
         demand = run_demand(population, config)
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None

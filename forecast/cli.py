@@ -167,6 +167,9 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     from .report import comparison_summary, short_names
 
     try:
+        if len(scenarios) < 2:
+            raise ForecastError(f"expected two or more scenario files, got {len(scenarios)}",
+                                key="SCENARIOS")
         results = [run_scenario(path) for path in scenarios]
         names = [r.scenario.name for r in results]
         if len(set(names)) != len(names):
@@ -243,28 +246,16 @@ def _number(value: float) -> str:
 
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML).")):
-    """Check a scenario file and the data files it names, without projecting."""
-    from .inputs import load_population_inputs
-    from .population.model import PopulationAssumptions
-    from .scenario import load_scenario
+    """Check a scenario file and its data files by running it, without writing anything."""
+    from .api import run as run_scenario
 
     try:
-        sc = load_scenario(scenario)
-        load_population_inputs(sc)
-        PopulationAssumptions.from_scenario(sc)
-        if "areas" in sc.raw:
-            from .population.areas import load_area_inputs
-            load_area_inputs(sc)
-        _validate_demand(sc)
+        result = run_scenario(scenario)
     except ForecastError as exc:
         _fail(exc)
-    typer.echo(f"{scenario}: ok ({sc.name}, {sc.base_year}-{sc.end_year})")
-
-
-def _validate_demand(sc) -> None:
-    if "services" in sc.raw:
-        from .demand import parse_demand
-        parse_demand(sc.raw, str(sc.file), sc.base_year, sc.end_year)
+    sc = result.scenario
+    services = f", {len(result.config.services)} services" if result.config else ""
+    typer.echo(f"{scenario}: ok ({sc.name}, {sc.base_year}-{sc.end_year}{services})")
 
 
 @app.command()
@@ -305,6 +296,9 @@ def backtest(base: list[int] = typer.Option(..., "--base",
     from .population.calibrate import read_sources
 
     try:
+        if window < 1:
+            raise ForecastError(f"expected a window of at least 1 year, got {window}",
+                                key="--window")
         if e0 not in ("trend", "constant"):
             raise ForecastError(f"expected trend or constant, got {e0!r}", key="--e0")
         src = read_sources(shared)

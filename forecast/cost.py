@@ -275,9 +275,12 @@ def _decompose_one(row, sid, i0, i1, split_users):
         if split_users is None:
             split_users = basis != "months"
         if split_users:
-            factors += [("demography", "persons in the age groups", gp0, gp1, demography),
-                        ("coverage", f"{unit} per person", need0 / gp0, need1 / gp1,
-                         users / demography)]
+            # shown as users, so that to / from is the ratio in every row: users at the
+            # first year's coverage of each age group with the second year's population
+            at_old_coverage = need0 * demography
+            factors += [("demography", f"{unit}, coverage held", need0,
+                         at_old_coverage, demography),
+                        ("coverage", unit, at_old_coverage, need1, users / demography)]
         else:
             factors.append(("users", unit, need0, need1, users))
         if has_cost:

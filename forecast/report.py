@@ -42,7 +42,7 @@ def population_summary(ds) -> pd.DataFrame:
 SERVICE_MEASURES = {"need": ("need", 1.0), "capacity": ("capacity", 1.0), "gap": ("gap", 1.0),
                     "coverage": ("coverage %", 100.0), "hours": ("hours (1000)", 1e-3),
                     "cost": ("cost (NOK mill.)", 1e-6),
-                    "investment": ("investment (NOK mill.)", 1e-6)}
+                    "investment": ("investment to date (NOK mill.)", 1e-6)}
 
 
 def service_summary(demand, years=None) -> pd.DataFrame:
@@ -52,7 +52,10 @@ def service_summary(demand, years=None) -> pd.DataFrame:
     years = years or summary_years(demand["year"].values)
     rows, index = [], []
     for sid in demand["service"].values:
-        row = demand.sel(service=sid, year=years)
+        row = demand.sel(service=sid)
+        if "investment" in row:  # investment comes in lumps: show the sum since the base
+            row["investment"] = row["investment"].fillna(0.0).cumsum("year")
+        row = row.sel(year=years)
         label = str(row["label"].values) if "label" in row.coords else str(sid)
         unit = str(row["unit"].values) if "unit" in row.coords else ""
         for var, (name, scale) in SERVICE_MEASURES.items():

@@ -44,7 +44,7 @@ REQUIRED = {"population": ["file"], "fertility": ["file", "sex_ratio_file"],
             "mortality": ["file"], "migration": ["file"]}
 KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a year (integer)",
              "table": "a table", "path": "a number or a table {year = value}",
-             "e0": 'a number, a table {year = value}, or "trend"',
+             "e0": 'a number (years), a table {year = value}, or "trend"',
              "years": "a list [first_year, last_year]",
              "per_type": "a number, a table {year = value}, or a table {type = number or "
                          "{year = value}}"}
@@ -213,8 +213,7 @@ def validate(raw: dict, file: str) -> tuple[int, int]:
                                     file=file, key=prefix + key)
             if section == "" and key in ("base_year", "end_year"):
                 continue
-            if section == "" or allowed[key] != "table":
-                _check_value(value, allowed[key], file, prefix + key, (base, end))
+            _check_value(value, allowed[key], file, prefix + key, (base, end))
     for section, keys in REQUIRED.items():
         if section not in raw:
             raise ScenarioError("missing section; expected a table", file=file, key=section)

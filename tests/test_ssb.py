@@ -362,3 +362,65 @@ def test_to_population_names_file_for_missing_dims():
     with pytest.raises(DataError) as err:
         to_population(df, "05300.json")
     assert str(err.value).startswith("05300.json: Kjonn: no Kjonn dimension")
+
+
+def test_random_bytes_is_a_one_line_data_error(tmp_path):
+    path = tmp_path / "random.csv"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError) as err:
+        import_ssb(path)
+    assert str(err.value).startswith(f"{path}: not an SSB CSV export")
+    assert "expected SSB json-stat or a CSV text export" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_csv_stray_carriage_return_is_read_not_a_traceback(tmp_path):
+    # csv.Error "new-line character seen in unquoted field" before: old Mac line ends
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b'"region";"\xc3\xa5r";"value"\r"0219";"2018";12\r"0220";"2018";13\r')
+    df = import_ssb(path)
+    assert df["Region"].tolist() == ["0219", "0220"] and df["value"].tolist() == [12, 13]
+
+
+def test_contents_filters_a_long_table(tmp_path):
+    js = raw(R05300)
+    cc = js["id"].index("ContentsCode")
+    n = len(js["value"])
+    assert len(import_ssb(R05300, contents="Avstand")) == n // js["size"][cc] == 432
+    # a second statistic, values doubled: ContentsCode varies slower than Tid (size 9)
+    tid = js["size"][js["id"].index("Tid")]
+    blocks = [js["value"][i:i + tid] for i in range(0, n, tid)]
+    js["value"] = [v for b in blocks for v in b + [None if x is None else 2 * x for x in b]]
+    js["size"][cc] = 2
+    js["dimension"]["ContentsCode"]["category"] = {
+        "index": {"Avstand": 0, "Andel": 1}, "label": {"Avstand": "Avstand", "Andel": "Andel"}}
+    del js["status"]
+    path = dump(tmp_path, js)
+    table = read_jsonstat(path)
+    whole = import_ssb(path)
+    assert len(whole) == len(table) == 2 * n
+    out = tmp_path / "andel.csv"
+    picked = import_ssb(path, out, contents="Andel")
+    assert len(picked) == (table["ContentsCode"] == "Andel").sum() == n
+    assert set(picked["ContentsCode"]) == {"Andel"}
+    first = whole[whole["ContentsCode"] == "Avstand"]["value"].to_numpy()
+    np.testing.assert_array_equal(picked["value"].to_numpy(), 2 * first)
+    assert len(pd.read_csv(out)) == n
+    assert len(import_ssb(path, contents="Avstand")) == n
+
+
+def test_contents_unknown_or_absent_in_a_long_table(tmp_path):
+    with pytest.raises(DataError) as err:
+        import_ssb(R05300, contents="FOO")
+    msg = str(err.value)
+    assert msg.startswith(f"{R05300}: ContentsCode: contents 'FOO' not in the table")
+    assert "expected one of Avstand" in msg and "\n" not in msg
+    js = raw(R05300)
+    i = js["id"].index("ContentsCode")
+    del js["id"][i], js["size"][i], js["dimension"]["ContentsCode"]
+    path = dump(tmp_path, js)
+    assert len(import_ssb(path)) == 432
+    with pytest.raises(DataError) as err:
+        import_ssb(path, contents="Avstand")
+    assert str(err.value).startswith(f"{path}: ContentsCode: contents 'Avstand' given but the "
+                                     "table has no ContentsCode")

@@ -8,17 +8,31 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..errors import ForecastError
+
 
 def _temp_beside(target: Path) -> Path:
     """An empty temporary file in the target's folder, with the usual permissions
     (mkstemp makes it owner-only, which the renamed output would keep)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ForecastError(f"cannot write here ({exc.strerror or exc}); expected a folder "
+                            "that can be created and written to", file=str(target)) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:  # e.g. the target is an existing folder
+        raise ForecastError(f"cannot write here ({exc.strerror or exc}); expected a file path",
+                            file=str(target)) from None
 
 
 @contextlib.contextmanager
@@ -28,7 +42,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = _temp_beside(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -51,7 +65,7 @@ def write_all(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
             done.append((tmp, Path(target)))
             write(tmp)
         for tmp, target in done:
-            os.replace(tmp, target)
+            _replace(tmp, target)
         return [target for _, target in done]
     finally:
         for tmp, _ in done:

@@ -221,10 +221,10 @@ def chart_makers(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
     for role, service in charts.items():
         if role not in draw:
             raise ScenarioError(f"unknown chart {role!r}; expected one of {list(ROLES)}",
-                                key=f"charts.{role}")
+                                key=f"outputs.charts.{role}")
         if str(service) not in services:
             raise ScenarioError(f"chart {role!r} names service {service!r}, which is not "
-                                f"defined; services: {services}", key=f"charts.{role}")
+                                f"defined; services: {services}", key=f"outputs.charts.{role}")
         makers[role] = (lambda f=draw[role], s=str(service): f(demand_ds, s, comparison))
     return makers
 

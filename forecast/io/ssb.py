@@ -357,9 +357,17 @@ def _age(code, label):
 
 # ---------------------------------------------------------------- import
 
-def to_long(df: pd.DataFrame) -> pd.DataFrame:
-    """The generic long layout: dimension codes, value, status."""
+def to_long(df: pd.DataFrame, file=None, contents: str | None = None) -> pd.DataFrame:
+    """The generic long layout: dimension codes, value, status. ``contents`` keeps only that
+    ContentsCode (code or label); without it every statistic is kept."""
     dims = _dimensions(df)
+    if contents is not None:
+        where = str(file if file is not None else df.attrs.get("source"))
+        cc = _find_dim(dims, "ContentsCode")
+        if cc is None:
+            raise DataError(f"contents {contents!r} given but the table has no ContentsCode "
+                            f"(found {', '.join(dims)})", file=where, key="ContentsCode")
+        df = _select_contents(df, cc, contents, where)
     out = df[dims + ["value", "status"]].reset_index(drop=True)
     out.attrs = {"kind": "long", "source": df.attrs.get("source")}
     return out
@@ -384,7 +392,7 @@ def import_ssb(path, out: Path | None = None, *, contents: str | None = None,
     dims = df.attrs["dimensions"]
     is_pop = table == "population" or (
         table == "auto" and (_find_dim(dims, "Kjonn") or _find_dim(dims, "Alder")))
-    result = to_population(df, path, contents) if is_pop else to_long(df)
+    result = to_population(df, path, contents) if is_pop else to_long(df, path, contents)
     if out is not None:
         write_csv(result, out)
     return result

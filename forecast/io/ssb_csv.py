@@ -46,8 +46,14 @@ def read_ssb_csv(path) -> pd.DataFrame:
     path = Path(path)
     where = str(path)
     text = _decode(_read_bytes(path))
-    delim = _delimiter(text)
-    rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text), delimiter=delim)]
+    _refuse_binary(text, where)
+    delim = _delimiter(text, where)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        rows = [[c.strip() for c in r] for r in reader]
+    except csv.Error as exc:
+        raise DataError(f"not an SSB CSV export: line {reader.line_num}: {exc}; expected "
+                        "SSB json-stat or a CSV text export", file=where) from None
     start = next((i for i, r in enumerate(rows) if len(r) > 1), None)
     if start is None:
         raise DataError("not an SSB CSV export: no header row with several columns", file=where)
@@ -119,12 +125,28 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _delimiter(text: str) -> str:
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f\x7f-\x9f]")
+
+
+def _refuse_binary(text: str, where: str) -> None:
+    """Refuse text with control characters (NUL, ESC, ...) no CSV export holds."""
+    m = _BINARY.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise DataError(f"not an SSB CSV export: binary data (byte 0x{ord(m[0]):02x} on line "
+                        f"{line}); expected SSB json-stat or a CSV text export", file=where)
+
+
+def _delimiter(text: str, where: str) -> str:
     """The separator among ; tab , that gives the most lines of one consistent width > 1."""
     lines = [ln for ln in text.splitlines() if ln.strip()][:50]
     best, score = ";", (-1, -1)
     for delim in (";", "\t", ","):
-        widths = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        try:
+            widths = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        except csv.Error as exc:
+            raise DataError(f"not an SSB CSV export: {exc}; expected SSB json-stat or a CSV "
+                            "text export", file=where) from None
         wide = [w for w in widths if w > 1]
         if not wide:
             continue

@@ -110,6 +110,11 @@ def e0_targets(inputs, a: PopulationAssumptions) -> np.ndarray:
             out[:, s] = e0_trend(inputs.e0_history, sex, years, a.trend_years) + shift
         else:
             out[:, s] = evaluate(spec, years) + shift
+    bad = (out < 15) | (out > 110)
+    if bad.any():
+        t, s = np.argwhere(bad)[0]
+        raise ScenarioError(f"life expectancy of {SEXES[s]}s in {years[t]} comes to "
+                            f"{out[t, s]:.1f} years; expected 15..110", key="mortality.e0_shift")
     return out
 
 
@@ -125,7 +130,11 @@ def rate_arrays(inputs, a: PopulationAssumptions) -> dict[str, np.ndarray]:
         for t in range(n):
             key = None if np.isnan(e0[t, s]) else round(float(e0[t, s]), 12)
             if key not in cache:
-                mx = inputs.mx[s] if key is None else scale_to_e0(inputs.mx[s], sex, key)
+                try:
+                    mx = inputs.mx[s] if key is None else scale_to_e0(inputs.mx[s], sex, key)
+                except ValueError as exc:  # the schedule cannot be scaled to that level
+                    raise ScenarioError(f"{exc} ({sex}s, {years[t]})",
+                                        key=f"mortality.e0_{sex}") from None
                 cache[key] = (survival_ratios(mx, sex), life_expectancy(mx, sex))
             surv[0, t, s], e0_used[t, s] = cache[key]
     base_tfr = inputs.asfr.sum()

@@ -76,7 +76,7 @@ def scale_to_e0(mx: np.ndarray, sex: str, e0: float, tol: float = 1e-10) -> np.n
         return life_expectancy(mx * np.exp(log_k), sex) - e0
     lo, hi = -8.0, 8.0
     if gap(lo) < 0 or gap(hi) > 0:
-        raise ValueError(f"life expectancy {e0} cannot be reached by scaling this schedule")
+        raise ValueError(f"life expectancy {e0:.2f} cannot be reached by scaling this schedule")
     log_k = brentq(gap, lo, hi, xtol=tol, rtol=1e-14, maxiter=200)
     return mx * np.exp(log_k)
 
