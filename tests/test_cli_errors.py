@@ -57,10 +57,14 @@ CASES = {
     "base year not in data": (lambda d: _edit(d / S, "base_year = 2018\nend_year = 2038",
                                                "base_year = 2019\nend_year = 2038"),
                               "population.csv", "year"),
+    "table key given a number": (lambda d: _edit(d / S, "out_level = 1.0", "out_level = 1.0\ncomponents = 5"),
+                                 "baerum-mmmm.toml", "migration.components"),
+    "shifted e0 out of range": (lambda d: _edit(d / "scenarios/baerum-llml.toml", "2038 = -2.0",
+                                                "2038 = 60.0"), "baerum-llml.toml", "mortality.e0_shift"),
     "negative TFR": (lambda d: _edit(d / "scenarios/baerum-llml.toml", "2038 = -0.2", "2038 = -9.0"),
                      "baerum-llml.toml", "fertility.tfr_shift"),
 }
-LLML_CASES = {"missing extends", "negative TFR"}
+LLML_CASES = {"missing extends", "negative TFR", "shifted e0 out of range"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -120,3 +124,12 @@ def test_import_ssb_without_alder_dimension(tmp_path):
     line = result.stderr.strip()
     assert "\n" not in line and "no_alder.json" in line and "Alder" in line
     assert not out.exists()
+
+
+def test_unwritable_output_path_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, ["project", "--out", str(blocker)])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "a_file" in line and "cannot write" in line
