@@ -11,6 +11,9 @@ import typer
 
 from .errors import ForecastError
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Open demographic demand forecasting for Norwegian municipalities.")
 
@@ -259,9 +262,9 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML)."))
 
 
 @app.command()
-def calibrate(shared: Path = typer.Option(Path("../shared/data"), "--shared",
+def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
                                           help="Folder with the source data (SSB, HMD, HFD)."),
-              out: Path = typer.Option(Path("data/baerum"), "--out",
+              out: Path = typer.Option(REPO_ROOT / "data" / "baerum", "--out",
                                        help="Folder to write the rate files to."),
               base_year: int = typer.Option(2018, "--base-year",
                                             help="Use only data before this year.")):
@@ -284,7 +287,7 @@ def backtest(base: list[int] = typer.Option(..., "--base",
              to: int = typer.Option(2018, "--to", help="Last year to compare with counts."),
              window: int = typer.Option(5, "--window", help="Calibration window in years."),
              e0: str = typer.Option("trend", "--e0", help="Life expectancy: trend or constant."),
-             shared: Path = typer.Option(Path("../shared/data"), "--shared",
+             shared: Path = typer.Option(SHARED_DATA, "--shared",
                                          help="Folder with the source data."),
              out: Optional[Path] = typer.Option(None, "--out",
                                                 help="CSV file for the full error table.")):

@@ -10,8 +10,7 @@ import pandas as pd
 
 from .errors import DataError
 from .population.kernel import N_AGE
-
-SEXES = ("female", "male")
+from .population.rates import SEXES
 AGES = np.arange(N_AGE)
 
 

@@ -16,6 +16,11 @@ from .errors import ScenarioError
 PathSpec = Union[float, int, Mapping]
 
 
+def is_dated(table) -> bool:
+    """A table whose keys are all years: a dated value, not a table of settings."""
+    return bool(table) and all(str(k).lstrip("-").isdigit() for k in table)
+
+
 def check_path(spec, *, file: str | None = None, key: str | None = None,
                lower: float | None = None, upper: float | None = None,
                years: tuple[int, int] | None = None) -> float | dict[int, float]:

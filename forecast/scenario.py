@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ScenarioError
-from .paths import check_path
+from .paths import check_path, is_dated
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "baerum-mmmm.toml"
@@ -96,15 +96,11 @@ def _data_files(table: dict):
             yield Path(value)
 
 
-def _is_dated(table: dict) -> bool:
-    return bool(table) and all(str(k).lstrip("-").isdigit() for k in table)
-
-
 def _merge(parent: dict, child: dict) -> dict:
     out = dict(parent)
     for key, value in child.items():
         if (isinstance(value, dict) and isinstance(out.get(key), dict)
-                and not _is_dated(value) and not _is_dated(out[key])):
+                and not is_dated(value) and not is_dated(out[key])):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -168,7 +164,7 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         ok = (isinstance(value, list) and len(value) == 2
               and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
               and value[0] < value[1])
-    elif kind == "per_type" and isinstance(value, dict) and not _is_dated(value):
+    elif kind == "per_type" and isinstance(value, dict) and not is_dated(value):
         for sub, v in value.items():  # one number or dated value per dwelling type
             check_path(v, file=file, key=f"{key}.{sub}", lower=0.0, years=years)
         return

@@ -29,10 +29,9 @@ import xarray as xr
 from ..errors import DataError, ForecastError, ScenarioError
 from ..inputs import SEXES, check_range, read_csv, sex_age_array
 from .areas_kernel import allocate, project_areas_kernel
-from .housing import _columns, combine, housing_component, read_dwellings
+from .housing import SHARE_TOLERANCE, _columns, combine, housing_component, read_dwellings
 from .kernel import N_AGE
 
-SHARE_TOLERANCE = 1e-6
 LEAVE_TOLERANCE = 1e-12
 
 

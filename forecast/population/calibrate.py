@@ -274,10 +274,6 @@ class Calibration:
     def tfr(self) -> float:
         return float(self.asfr.sum())
 
-    @property
-    def e0_window(self) -> dict[str, float]:
-        return {sex: life_expectancy(self.mx[s], sex) for s, sex in enumerate(SEXES)}
-
 
 def calibrate(src: dict, base_year: int = 2018, window: int = 5, *,
               birth_migration_share: float = 0.5, smooth_sigma: float = 1.0,

@@ -34,12 +34,12 @@ import pandas as pd
 
 from ..errors import DataError, ScenarioError
 from ..inputs import SEXES, check_range, read_csv, read_migration, sex_age_array
-from ..paths import evaluate
+from ..paths import evaluate, is_dated
 from .kernel import N_AGE
 
 MODES = ("replace", "add")
 ALL_TYPES = ""          # the one dwelling type of a programme without a `type` column
-SHARE_TOLERANCE = 1e-6  # shares must sum to 1 within this; they are then divided by the sum
+SHARE_TOLERANCE = 1e-6  # shares must sum to 1 within this (profiles here, areas in areas.py)
 
 
 @dataclass
@@ -59,7 +59,7 @@ class HousingSpec:
     def persons_per_dwelling(self, types) -> np.ndarray:
         """(T, n_types) persons per new dwelling in each flow year and type."""
         spec, key = self.ppd_spec, "housing.persons_per_dwelling"
-        per_type = isinstance(spec, dict) and not _is_dated(spec)
+        per_type = isinstance(spec, dict) and not is_dated(spec)
         out = np.empty((len(self.years), len(types)))
         for k, name in enumerate(types):
             if not per_type:
@@ -89,10 +89,6 @@ class HousingSpec:
                 raise DataError(f"{what}; the profile has types {have}",
                                 file=self.profile_file, key="type")
         return out
-
-
-def _is_dated(table) -> bool:
-    return bool(table) and all(str(k).lstrip("-").isdigit() for k in table)
 
 
 # --- the arithmetic ----------------------------------------------------------------------------
