@@ -14,8 +14,11 @@ from .population.rates import SEXES
 AGES = np.arange(N_AGE)
 
 
-def read_csv(path, columns: dict[str, str]) -> pd.DataFrame:
-    """Read a CSV and check it has `columns` ({name: "int" | "float" | "str"}), no gaps."""
+def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = None
+             ) -> pd.DataFrame:
+    """Read a CSV and check it has `columns` ({name: "int" | "float" | "str"}), no gaps.
+
+    `optional` columns are read and checked the same way when the file has them."""
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -24,6 +27,7 @@ def read_csv(path, columns: dict[str, str]) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"not a readable CSV ({str(exc).splitlines()[0]})", file=str(path)) from None
     df.columns = [c.strip() for c in df.columns]
+    columns = {**columns, **{k: v for k, v in (optional or {}).items() if k in df.columns}}
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; expected columns "
@@ -107,6 +111,11 @@ def read_population_history(path) -> pd.DataFrame:
     """year,sex,age,persons as a tidy frame (counts at 1 January)."""
     df = read_csv(path, {"year": "int", "sex": "str", "age": "int", "persons": "float"})
     check_range(df["persons"].to_numpy(), path, "persons", lower=0)
+    dup = df.duplicated(["year", "sex", "age"])
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise DataError(f"duplicate row for {r['year']}, {r['sex']}, age {r['age']}",
+                        file=str(path), key="age")
     return df
 
 
@@ -159,11 +168,9 @@ def read_migration(path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     in-migrant counts at net-in ages and out-rates at net-out ages); with it, each component
     (e.g. domestic, international; gross or net) has its own rows for every sex and age.
     """
-    df = read_csv(path, {"sex": "str", "age": "int", "inmig": "float", "outrate": "float"})
-    if "component" in pd.read_csv(path, nrows=0).columns.str.strip():
-        names = read_csv(path, {"component": "str"})["component"]
-        df = df.assign(component=names.to_numpy())
-    else:
+    df = read_csv(path, {"sex": "str", "age": "int", "inmig": "float", "outrate": "float"},
+                  optional={"component": "str"})
+    if "component" not in df.columns:
         df = df.assign(component="net")
     components = tuple(dict.fromkeys(df["component"]))
     inmig = np.stack([sex_age_array(df[df["component"] == c], "inmig", path) for c in components])

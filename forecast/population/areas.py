@@ -29,7 +29,7 @@ import xarray as xr
 from ..errors import DataError, ForecastError, ScenarioError
 from ..inputs import SEXES, check_range, read_csv, sex_age_array
 from .areas_kernel import allocate, project_areas_kernel
-from .housing import SHARE_TOLERANCE, _columns, combine, housing_component, read_dwellings
+from .housing import SHARE_TOLERANCE, combine, housing_component, read_dwellings
 from .kernel import N_AGE
 
 LEAVE_TOLERANCE = 1e-12
@@ -93,13 +93,11 @@ def read_area_population(path, codes, year: int, areas_file) -> np.ndarray:
 def read_moves(path, codes, areas_file) -> np.ndarray:
     """(R, R, 2, 106) moving rates from area i to j; one rate for all ages unless sex,age."""
     cols = {"from_area": "str", "to_area": "str", "rate": "float"}
-    df = read_csv(path, cols)
-    extra = [c for c in ("sex", "age") if c in _columns(path)]
+    df = read_csv(path, cols, optional={"sex": "str", "age": "int"})
+    extra = [c for c in ("sex", "age") if c in df.columns]
     if len(extra) == 1:
         raise DataError("give both sex and age columns, or neither (one rate for all ages)",
                         file=str(path), key=extra[0])
-    if extra:
-        df = read_csv(path, {**cols, "sex": "str", "age": "int"})
     check_range(df["rate"].to_numpy(), path, "rate", lower=0, upper=1)
     for column in ("from_area", "to_area"):
         _check_codes(df, column, codes, path, areas_file)

@@ -119,10 +119,6 @@ def apply_housing(spec: HousingSpec, trend: np.ndarray) -> tuple[np.ndarray, np.
 
 # --- reading ----------------------------------------------------------------------------------
 
-def _columns(path) -> list[str]:
-    return [c.strip() for c in pd.read_csv(path, dtype=str, nrows=0).columns]
-
-
 def read_dwellings(path, years, *, area_codes=None) -> tuple[tuple[str, ...], np.ndarray]:
     """Dwellings per flow year (and type, and area) from `[area,]year,[type,]dwellings`.
 
@@ -133,10 +129,8 @@ def read_dwellings(path, years, *, area_codes=None) -> tuple[tuple[str, ...], np
     cols = {"year": "int", "dwellings": "float"}
     if area_codes is not None:
         cols = {"area": "str", **cols}
-    df = read_csv(path, cols)
-    has_type = "type" in _columns(path)
-    if has_type:
-        df = read_csv(path, {**cols, "type": "str"})
+    df = read_csv(path, cols, optional={"type": "str"})
+    has_type = "type" in df.columns
     check_range(df["dwellings"].to_numpy(), path, "dwellings", lower=0)
     keys = (["area"] if area_codes is not None else []) + ["year"] + (["type"] if has_type else [])
     dup = df.duplicated(keys)
@@ -172,10 +166,9 @@ def read_dwellings(path, years, *, area_codes=None) -> tuple[tuple[str, ...], np
 
 def read_profile(path) -> dict[str, np.ndarray]:
     """sex,age,share (optionally type): the movers' profile, shares summing to 1 per type."""
-    df = read_csv(path, {"sex": "str", "age": "int", "share": "float"})
-    has_type = "type" in _columns(path)
-    if has_type:
-        df = read_csv(path, {"type": "str", "sex": "str", "age": "int", "share": "float"})
+    df = read_csv(path, {"sex": "str", "age": "int", "share": "float"},
+                  optional={"type": "str"})
+    has_type = "type" in df.columns
     check_range(df["share"].to_numpy(), path, "share", lower=0, upper=1)
     out = {}
     for name, rows in (df.groupby("type", sort=True) if has_type else [(ALL_TYPES, df)]):
