@@ -128,28 +128,26 @@ def _need_vs_capacity(demand_ds, service, comparison, title, ylabel) -> "Figure"
     return fig
 
 
+def _titled_need_chart(demand_ds, service, comparison, what: str) -> "Figure":
+    label, unit = _service_text(demand_ds, service)
+    title = f"{label}: {what}{_scenario_title(demand_ds) if comparison is None else ''}"
+    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})")
+
+
 def places_chart(demand_ds: xr.Dataset, service: str,
                  comparison: xr.Dataset | None = None) -> "Figure":
     """Need for 24-hour places under each coverage alternative, against capacity (steps)."""
-    label, unit = _service_text(demand_ds, service)
-    title = f"{label}: behov og kapasitet{_scenario_title(demand_ds) if comparison is None else ''}"
-    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})")
+    return _titled_need_chart(demand_ds, service, comparison, "behov og kapasitet")
 
 
 def home_care_chart(demand_ds: xr.Dataset, service: str,
                     comparison: xr.Dataset | None = None) -> "Figure":
     """Home-care users per year (one line per scenario), with capacity where there is one."""
-    label, unit = _service_text(demand_ds, service)
-    title = f"{label}: brukere{_scenario_title(demand_ds) if comparison is None else ''}"
-    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})")
+    return _titled_need_chart(demand_ds, service, comparison, "brukere")
 
 
-def service_chart(demand_ds: xr.Dataset, service: str,
-                  comparison: xr.Dataset | None = None) -> "Figure":
-    """Need against capacity for any service (used when no chart roles are given)."""
-    label, unit = _service_text(demand_ds, service)
-    title = f"{label}: behov og kapasitet{_scenario_title(demand_ds) if comparison is None else ''}"
-    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})")
+# Any service when no chart roles are given: need against capacity, as for the places.
+service_chart = places_chart
 
 
 def social_assistance_chart(demand_ds: xr.Dataset, service: str,
