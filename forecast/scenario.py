@@ -97,11 +97,15 @@ def _data_files(table: dict):
 
 
 def _merge(parent: dict, child: dict) -> dict:
+    """Child over parent, table by table. A dated value, or a table that changes its `kind`
+    (a coverage rule of another kind), replaces the parent's table instead of merging."""
     out = dict(parent)
     for key, value in child.items():
-        if (isinstance(value, dict) and isinstance(out.get(key), dict)
-                and not is_dated(value) and not is_dated(out[key])):
-            out[key] = _merge(out[key], value)
+        old = out.get(key)
+        if (isinstance(value, dict) and isinstance(old, dict)
+                and not is_dated(value) and not is_dated(old)
+                and value.get("kind", old.get("kind")) == old.get("kind")):
+            out[key] = _merge(old, value)
         else:
             out[key] = value
     return out

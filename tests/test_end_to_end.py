@@ -79,7 +79,7 @@ def test_decompose_prints_effects():
 
 @pytest.mark.parametrize("old,new,key", [
     ('kind = "base"', 'kind = "basis"', "services.heldogn.coverage.kind"),
-    ("users = 1377", "users = -5", "services.heldogn.coverage.users"),
+    ("users = 1377", "users = -5", "services.heldogn.users"),
     ("price_year = 2018\n# assumption: NOK 4", "# price_year removed\n# assumption: NOK 4",
      "services.heldogn.cost"),
 ])

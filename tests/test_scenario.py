@@ -41,3 +41,19 @@ def test_extends_cycle_is_an_error(project_copy):
     (sc / "b.toml").write_text('extends = "a.toml"\n')
     with pytest.raises(ScenarioError, match="cycle"):
         load_scenario(sc / "a.toml")
+
+
+def test_a_table_of_another_kind_replaces_the_parents(project_copy):
+    sc = project_copy / "scenarios"
+    (sc / "child.toml").write_text(
+        'extends = "baerum-ldip.toml"\n'
+        '[services.sosialhjelp]\nusers = 1204\n'
+        '[services.sosialhjelp.coverage]\nkind = "base"\n')
+    parent = load_scenario(sc / "baerum-ldip.toml").raw["services"]["sosialhjelp"]["coverage"]
+    assert parent["kind"] == "trend" and "history" in parent
+    child = load_scenario(sc / "child.toml").raw["services"]["sosialhjelp"]
+    assert child["coverage"] == {"kind": "base"}  # nothing of the trend rule is inherited
+    assert child["label"] == "Økonomisk sosialhjelp"  # the rest of the service is
+    from forecast.demand import parse_demand
+    config = parse_demand(load_scenario(sc / "child.toml").raw, "child.toml", 2018, 2038)
+    assert config.services["sosialhjelp"].coverage.users == (1204.0,)

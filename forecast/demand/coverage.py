@@ -51,6 +51,7 @@ class Coverage:
     method: str = "absolute"
     until: int | None = None
     source: str | None = None
+    users_key: str = "coverage.users"             # where the users were given (for errors)
 
 
 def _number(value, file, key, *, lower=None, upper=None) -> float:
@@ -84,8 +85,12 @@ def _per_group(value, n: int, file, key, check, *, allow_single=True) -> tuple:
 
 
 def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
-                   end_year: int, has_capacity: bool) -> Coverage:
-    """Validate a coverage table; `key` is its dotted name (services.<id>.coverage)."""
+                   end_year: int, has_capacity: bool, users=None,
+                   users_key: str | None = None) -> Coverage:
+    """Validate a coverage table; `key` is its dotted name (services.<id>.coverage).
+
+    Base-year users may be given in the table or, as a fact of the service that survives a
+    change of coverage kind in an alternative, by the caller (`users`, found at `users_key`)."""
     if not isinstance(table, dict):
         raise ScenarioError(f"expected a table with `kind`, got {table!r}", file=file, key=key)
     if "kind" not in table:
@@ -107,15 +112,21 @@ def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
     if source is not None and not isinstance(source, str):
         raise ScenarioError(f"expected a string, got {source!r}", file=file, key=f"{key}.source")
     horizon = (base_year, end_year)
-    cov = Coverage(kind=kind, source=source)
+    if users is not None and "users" in table:
+        raise ScenarioError(f"users are given for the service ({users_key}) too; give them "
+                            "once", file=file, key=f"{key}.users")
+    if users is None and "users" in table:
+        users, users_key = table["users"], f"{key}.users"
+    users_key = users_key or f"{key}.users"
+    cov = Coverage(kind=kind, source=source, users_key=users_key)
 
-    if "users" in table:
+    if users is not None:
         n_users = 1 if kind == "trend" else n_groups
-        cov.users = _per_group(table["users"], n_users, file, f"{key}.users",
+        cov.users = _per_group(users, n_users, file, users_key,
                                lambda v, k: _number(v, file, k, lower=0.0), allow_single=False)
     elif kind in ("base", "target"):
         raise ScenarioError(f"missing base-year users (one per age group) for coverage kind "
-                            f"{kind!r}", file=file, key=f"{key}.users")
+                            f"{kind!r}", file=file, key=users_key)
 
     if kind == "target":
         for k in ("target", "target_year"):
@@ -181,7 +192,7 @@ def _parse_trend(table, cov: Coverage, file, key, base_year, end_year) -> None:
     if cov.users is None:
         if base_year not in cov.history:
             raise ScenarioError(f"missing base-year users: give users or history for "
-                                f"{base_year}", file=file, key=f"{key}.users")
+                                f"{base_year}", file=file, key=cov.users_key)
         cov.users = (cov.history[base_year],)
     if "until" in table:
         cov.until = _year(table["until"], file, f"{key}.until")
@@ -215,7 +226,7 @@ def coverage_users(cov: Coverage, group_pop: np.ndarray, years: np.ndarray,
             if (p <= 0 and u > 0) or rate0[i] > 1.0:
                 raise ScenarioError(f"base-year users {u:g} exceed the group's population "
                                     f"{p:g} in {base} (coverage above 1)", file=file,
-                                    key=f"{key}.users" + (f"[{i}]" if len(users) > 1 else ""))
+                                    key=cov.users_key + (f"[{i}]" if len(users) > 1 else ""))
         if cov.kind == "base":
             rates = np.repeat(rate0[:, None], len(years), axis=1)
         else:

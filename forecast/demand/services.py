@@ -37,8 +37,8 @@ from ..scenario import check_keys
 from .capacity import Capacity, Substitution, parse_capacity, parse_substitution
 from .coverage import Coverage, parse_coverage
 
-SERVICE_KEYS = ("label", "unit", "groups", "coverage", "intensity", "capacity", "substitution",
-                "cost", "source")
+SERVICE_KEYS = ("label", "unit", "groups", "users", "coverage", "intensity", "capacity",
+                "substitution", "cost", "source")
 INTENSITY_KEYS = {"hours_per_user_week": 168.0, "hours_per_user_year": 8784.0,
                   "months_per_user": 12.0}   # key -> upper bound
 REQUIRED_KEYS = ("label", "unit", "groups", "coverage")
@@ -104,7 +104,8 @@ class DemandConfig:
             c = s.coverage
             csrc = c.source or s.source
             add(sec, "coverage.kind", c.kind, "", csrc)
-            add(sec, "coverage.users", _one(c.users), s.unit, csrc)
+            add(sec, c.users_key.removeprefix(f"{sec}."), _one(c.users), s.unit,
+                csrc if c.users_key.endswith("coverage.users") else s.source)
             add(sec, "coverage.target", _one(c.target), "share", csrc)
             add(sec, "coverage.target_year", c.target_year, "year", csrc)
             add(sec, "coverage.rate", _one(c.rate), "share", csrc)
@@ -209,7 +210,8 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) 
                                   base_year=base_year, end_year=end_year)
     coverage = parse_coverage(table["coverage"], len(groups), file=file,
                               key=f"{prefix}.coverage", base_year=base_year, end_year=end_year,
-                              has_capacity=capacity is not None)
+                              has_capacity=capacity is not None, users=table.get("users"),
+                              users_key=f"{prefix}.users" if "users" in table else None)
     service = Service(id=sid, label=_string(table, "label", file, prefix, True),
                       unit=_string(table, "unit", file, prefix, True), groups=groups,
                       coverage=coverage, capacity=capacity,
