@@ -4,19 +4,10 @@ import tomllib
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from forecast.cost import compute_cost, decompose, growth_decomposition, growth_index
+from conftest import synthetic_population as population
 from forecast.demand import compute_demand, parse_demand, run_demand
-
-
-def population(years, by_age):
-    years = np.asarray(years)
-    pop = np.zeros((len(years), 2, 106))
-    for age, values in by_age.items():
-        pop[:, :, age] = np.asarray(values, dtype=float)[:, None] / 2
-    return xr.Dataset({"pop": (("year", "sex", "age"), pop)},
-                      coords={"year": years, "sex": ["female", "male"], "age": np.arange(106)})
 
 
 def run(toml, pop):

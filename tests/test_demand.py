@@ -8,21 +8,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import synthetic_population as population
 from forecast.demand import compute_demand, parse_demand, run_demand
 from forecast.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = "test.toml"
-
-
-def population(years, by_age: dict[int, list[float]]) -> xr.Dataset:
-    """pop(year, sex, age): `by_age[age]` persons a year (half women, half men), 0 elsewhere."""
-    years = np.asarray(years)
-    pop = np.zeros((len(years), 2, 106))
-    for age, values in by_age.items():
-        pop[:, :, age] = np.asarray(values, dtype=float)[:, None] / 2
-    return xr.Dataset({"pop": (("year", "sex", "age"), pop)},
-                      coords={"year": years, "sex": ["female", "male"], "age": np.arange(106)})
 
 
 def demand(toml: str, pop: xr.Dataset, base=None, end=None, *, cost=False):
