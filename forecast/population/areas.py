@@ -18,12 +18,10 @@ population exactly (up to rounding), whatever the internal moves; `municipality(
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, ForecastError, ScenarioError
@@ -295,21 +293,6 @@ def municipality(ds: xr.Dataset) -> xr.Dataset:
     return summed
 
 
-# --- the constructed example (data/baerum/areas/) --------------------------------------------
-# CONSTRUCTED, not data: three areas whose base-year counts split Bærum's real 1.1.2018 counts
-# by fixed shares per age group. See data/baerum/areas/README.md.
-
-EXAMPLE_AREAS = (("sandvika", "Sandvika (konstruert)", 0.20),
-                 ("kolsas", "Kolsåsbanen (konstruert)", 0.25),
-                 ("resten", "Resten av Bærum (konstruert)", 0.55))
-EXAMPLE_SHARES = {(0, 19): (0.12, 0.28, 0.60), (20, 39): (0.22, 0.24, 0.54),
-                  (40, 66): (0.14, 0.25, 0.61), (67, 105): (0.13, 0.22, 0.65)}
-EXAMPLE_MOVES = {("sandvika", "kolsas"): 0.010, ("sandvika", "resten"): 0.025,
-                 ("kolsas", "sandvika"): 0.008, ("kolsas", "resten"): 0.020,
-                 ("resten", "sandvika"): 0.006, ("resten", "kolsas"): 0.007}
-EXAMPLE_DWELLINGS = {"sandvika": 180, "kolsas": 175, "resten": 345}   # per year, sum 700
-
-
 def split_largest_remainder(count: int, shares) -> np.ndarray:
     """Integers summing to `count` in proportion to `shares`: floors of count·share, then one
     more each to the largest remainders (ties: the earlier area)."""
@@ -319,38 +302,3 @@ def split_largest_remainder(count: int, shares) -> np.ndarray:
     order = np.argsort(-(quota - out), kind="stable")
     out[order[:extra]] += 1
     return out
-
-
-def build_example(population_file, out_dir, base_year: int = 2018,
-                  years=(2018, 2038)) -> list[Path]:
-    """Write the constructed example: areas.csv, population.csv, moves.csv, housing.csv."""
-    from ..inputs import population_in_year, read_population_history
-    from ..io.atomic import write_all
-
-    base = population_in_year(read_population_history(population_file), base_year,
-                              population_file)
-    rows = []
-    for s, sex in enumerate(SEXES):
-        for age in range(N_AGE):
-            shares = next(v for (lo, hi), v in EXAMPLE_SHARES.items() if lo <= age <= hi)
-            split = split_largest_remainder(int(round(base[s, age])), shares)
-            rows += [(code, base_year, sex, age, int(n))
-                     for (code, _, _), n in zip(EXAMPLE_AREAS, split)]
-    tables = {
-        "areas.csv": pd.DataFrame(EXAMPLE_AREAS, columns=["area", "name", "inmig_share"]),
-        "population.csv": pd.DataFrame(rows, columns=["area", "year", "sex", "age", "persons"]),
-        "moves.csv": pd.DataFrame([(i, j, r) for (i, j), r in EXAMPLE_MOVES.items()],
-                                  columns=["from_area", "to_area", "rate"]),
-        "housing.csv": pd.DataFrame([(c, y, n) for c, n in EXAMPLE_DWELLINGS.items()
-                                     for y in range(years[0], years[1] + 1)],
-                                    columns=["area", "year", "dwellings"]),
-    }
-    out_dir = Path(out_dir)
-    return write_all({out_dir / name: (lambda tmp, df=df: df.to_csv(tmp, index=False))
-                      for name, df in tables.items()})
-
-
-if __name__ == "__main__":  # python -m forecast.population.areas data/baerum
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "data/baerum")
-    for path in build_example(folder / "population.csv", folder / "areas"):
-        print(f"wrote {path}")
