@@ -26,22 +26,28 @@ def _name_file(exc: ForecastError, scenario: Scenario) -> ForecastError:
     return exc
 
 
-def project(scenario: Scenario | str | Path | None = None):
-    """Population projection of a scenario: an xarray.Dataset (see population.model)."""
-    from .inputs import load_population_inputs
-    from .population.model import PopulationAssumptions, project_population
+def project(scenario: Scenario | str | Path | None = None, regions=None,
+            outputs: str = "full"):
+    """Population projection of a scenario: an xarray.Dataset (see population.model).
+
+    One municipality: dims (year, sex, age); sub-areas: (area, year, sex, age); a
+    multi-region file: (region, year, sex, age), `regions` = "all", codes or names."""
+    from .inputs.population import load_population
+    from .population.model import project_population
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     try:
-        if "areas" in scenario.raw:
-            from .population.areas import project_areas
-            return project_areas(scenario, attrs=provenance(scenario))
-        inputs = load_population_inputs(scenario)
-        assumptions = PopulationAssumptions.from_scenario(scenario)
-        return project_population(inputs, assumptions, attrs=provenance(scenario))
+        inputs, assumptions = load_population(scenario, regions)
+        ds = project_population(inputs, assumptions, outputs=outputs,
+                                attrs=provenance(scenario))
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
+    if inputs.layout == "single":
+        return ds.isel(region=0, drop=True)
+    if inputs.layout == "areas":
+        return ds.rename({"region": "area", "region_name": "area_name"})
+    return ds
 
 
 @dataclass

@@ -25,8 +25,9 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
          "end_year": "year", "population": "table", "fertility": "table", "mortality": "table",
          "migration": "table", "services": "table", "cost": "table", "outputs": "table",
          "housing": "table", "areas": "table"},
-    "population": {"file": "file", "source": "string"},
-    "fertility": {"file": "file", "sex_ratio_file": "file", "tfr": "path",
+    "population": {"file": "file", "regions_file": "file", "municipality": "regions",
+                   "source": "string"},
+    "fertility": {"file": "file", "sex_ratio_file": "file", "level_file": "file", "tfr": "path",
                   "tfr_shift": "path", "source": "string"},
     "mortality": {"file": "file", "e0_female": "e0", "e0_male": "e0", "e0_shift": "path",
                   "e0_history_file": "file", "trend_years": "years", "source": "string"},
@@ -46,6 +47,7 @@ KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a ye
              "table": "a table", "path": "a number or a table {year = value}",
              "e0": 'a number (years), a table {year = value}, or "trend"',
              "years": "a list [first_year, last_year]",
+             "regions": 'a municipality code or name, a list of them, or "all"',
              "per_type": "a number, a table {year = value}, or a table {type = number or "
                          "{year = value}}"}
 
@@ -164,6 +166,9 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         ok = isinstance(value, int) and not isinstance(value, bool) and 1800 <= value <= 2300
     elif kind == "table":
         ok = isinstance(value, dict)
+    elif kind == "regions":
+        ok = isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                        and all(isinstance(v, str) for v in value))
     elif kind == "years":
         ok = (isinstance(value, list) and len(value) == 2
               and all(isinstance(v, int) and not isinstance(v, bool) for v in value)

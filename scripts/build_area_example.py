@@ -20,9 +20,8 @@ EXAMPLE_AREAS = (("sandvika", "Sandvika (konstruert)", 0.20),
                  ("resten", "Resten av Bærum (konstruert)", 0.55))
 EXAMPLE_SHARES = {(0, 19): (0.12, 0.28, 0.60), (20, 39): (0.22, 0.24, 0.54),
                   (40, 66): (0.14, 0.25, 0.61), (67, 105): (0.13, 0.22, 0.65)}
-EXAMPLE_MOVES = {("sandvika", "kolsas"): 0.010, ("sandvika", "resten"): 0.025,
-                 ("kolsas", "sandvika"): 0.008, ("kolsas", "resten"): 0.020,
-                 ("resten", "sandvika"): 0.006, ("resten", "kolsas"): 0.007}
+# movers to the other areas per mid-year resident, and each area's share of all movers
+EXAMPLE_MOVES = {"sandvika": (0.035, 0.28), "kolsas": (0.028, 0.28), "resten": (0.013, 0.44)}
 EXAMPLE_DWELLINGS = {"sandvika": 180, "kolsas": 175, "resten": 345}   # per year, sum 700
 
 
@@ -41,8 +40,8 @@ def build_example(population_file, out_dir, base_year: int = 2018,
     tables = {
         "areas.csv": pd.DataFrame(EXAMPLE_AREAS, columns=["area", "name", "inmig_share"]),
         "population.csv": pd.DataFrame(rows, columns=["area", "year", "sex", "age", "persons"]),
-        "moves.csv": pd.DataFrame([(i, j, r) for (i, j), r in EXAMPLE_MOVES.items()],
-                                  columns=["from_area", "to_area", "rate"]),
+        "moves.csv": pd.DataFrame([(a, r, sh) for a, (r, sh) in EXAMPLE_MOVES.items()],
+                                  columns=["area", "out_rate", "in_share"]),
         "housing.csv": pd.DataFrame([(c, y, n) for c, n in EXAMPLE_DWELLINGS.items()
                                      for y in range(years[0], years[1] + 1)],
                                     columns=["area", "year", "dwellings"]),

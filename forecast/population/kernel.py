@@ -1,21 +1,49 @@
-"""Cohort-component projection step: a numba kernel and a pure-NumPy reference.
+"""Cohort-component projection: one numba kernel for one municipality, many, sub-areas and
+draws, and a pure-NumPy reference of the same step.
 
-Array layout (float64, leading batch axis = trajectories x regions, even when it is 1):
+The batch has two leading dims, draw d (D) and region r (R). Rates are compact: each leading
+dim of a rate array (draw, region, year) has its full length or length 1, meaning shared by
+all, so a schedule common to every region or draw is stored once and a level that differs
+by region or draw is a small array of factors. Arrays are C-contiguous float64. Sex 0 female, 1 male; age index k = the age a cohort reaches
+on 1 January of the next year (0 = the birth cohort, 105 = 105 and older).
 
-    pop0      (B, 2, 106)      stock at 1 January of the base year; sex 0 female, 1 male;
-                               age 0..105, 105 = 105 and older
-    surv      (B, T, 2, 107)   survival ratios by cohort: index 0 births -> age 0 on 1 January,
-                               k = 1..105 age k-1 -> k, 106 the open group 105+ staying 105+
-    asfr      (B, T, 106)      births per woman-year by age of mother (age 0 is ignored)
-    fem_share (B, T)           share of births that are girls
-    inmig     (B, T, 2, 106)   in-migrants (count) by the age reached on 1 January next year
-    outrate   (B, T, 2, 106)   out-migrants per mid-year resident, same age index
+    shape of each rate below: a dim of length 1 is shared (e.g. surv (1, 1, T, 2, 107))
+    pop0        (R, 2, 106)         stock at 1 January of the base year
+    surv        (D, R, T, 2, 107)   survival ratios: 0 births -> age 0, k = 1..105 age k-1 -> k,
+                                    106 the open group 105+ staying 105+
+    half        (D, R, T, 2, 107)   sqrt(surv): survival over half a year (computed once on the
+                                    compact schedule by the caller)
+    asfr        (D, R, T, 106)      births per woman-year by age of mother (a schedule) ...
+    fert        (D, R, T)           ... times this level factor
+    fem_share   (D, T)              share of births that are girls
+    inmig       (D, R, T, 2, 106)   in-migrants from outside (count) ...
+    in_level    (D, R, T)           ... times this level
+    outrate     (D, R, T, 2, 106)   out-migrants to outside per mid-year resident ...
+    out_level   (D, R, T)           ... times this level
+    move_rate   (R, T, 2, 106)      movers to the other regions per mid-year resident
+    move_share  (R, T, 2, 106)      share of all movers between regions that go to region r
+                                    (sums to 1 over r)
+    exchange    bool                False: regions exchange nobody (pass zeros of shape
+                                    (1, 1, 2, 106)) and each region runs on its own
 
-Timing: migrants move at mid-year. Residents live half a year (sqrt of the survival ratio),
-a share `outrate` of them leaves, in-migrants join, and all live the second half year:
-    stock' = (1 - o) * stock * S + in * sqrt(S)
-Deaths are what the accounting identity leaves, so stock' = stock - deaths + in - out exactly.
-Births = sum over age of asfr * mean of women aged a at the start and the end of the year.
+Timing: migrants move at mid-year. A cohort with start stock P and survival ratio S has P·√S
+residents at mid-year; a share o leaves to outside, a share m moves to the pool of movers
+between regions, in-migrants join, and everyone lives the second half year where they are:
+
+    end_r = (1 − o − m)·P·S + in·√S + share_r·√S_r·Σ_i m_i·P_i·√S_i
+
+Deaths are what the accounting identity leaves, so per region
+    end = start − deaths + in − out + internal_in − internal_out
+holds exactly and internal moves sum to zero over the regions. Movers go through one pool, so
+the cost grows with the number of regions, not its square. The open group moves in two parts
+(those reaching 105 and those already 105+), each with its own half-year survival. Births =
+fert · Σ asfr · the mean of women at the start and the end of the year.
+
+Outputs, each written only when the caller passes it with a non-empty first dim (pass
+`empty()` otherwise): pop (D, R, T+1, 2, 106); births (D, R, T, 2); deaths, inflow, outflow,
+internal_in, internal_out (D, R, T, 2, 106); group_pop (D, R, T+1, 2, G) persons in the age
+groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106) the stock
+at the end.
 """
 
 from __future__ import annotations
@@ -27,97 +55,299 @@ N_AGE = 106
 N_SURV = 107
 
 
-def allocate(batch: int, years: int):
-    """Output arrays for a projection of `years` steps: pop, births, deaths, inmig, outmig."""
-    return (np.empty((batch, years + 1, 2, N_AGE)), np.empty((batch, years, 2)),
-            np.empty((batch, years, 2, N_AGE)), np.empty((batch, years, 2, N_AGE)),
-            np.empty((batch, years, 2, N_AGE)))
+def empty(ndim: int) -> np.ndarray:
+    """A zero-size output: the kernel skips it."""
+    return np.zeros((0,) * ndim)
+
+
+@njit(cache=True)
+def _step(cur, nxt, mid0, mid1, surv, half, inm, li, outr, lo, mrate, exchange):
+    """One year of ages 1..105 for one region (births and age 0 follow in _age0).
+
+    cur, nxt (2, 106); mid0/mid1 (2, 106) movers to the pool at mid-year (only with exchange)."""
+    for s in range(2):
+        c, n, sv, hf, im, o = cur[s], nxt[s], surv[s], half[s], inm[s], outr[s]
+        if exchange:
+            m = mrate[s]
+            for k in range(1, N_AGE - 1):
+                n[k] = (1.0 - o[k] * lo - m[k]) * c[k - 1] * sv[k] + im[k] * li * hf[k]
+                mid0[s, k] = m[k] * c[k - 1] * hf[k]
+        else:
+            for k in range(1, N_AGE - 1):
+                n[k] = (1.0 - o[k] * lo) * c[k - 1] * sv[k] + im[k] * li * hf[k]
+        k = N_AGE - 1
+        m105 = mrate[s, k] if exchange else 0.0
+        n[k] = ((1.0 - o[k] * lo - m105) * (c[k - 1] * sv[k] + c[k] * sv[k + 1])
+                + im[k] * li * hf[k + 1])
+        if exchange:
+            mid0[s, k] = m105 * c[k - 1] * hf[k]
+            mid1[s, k] = m105 * c[k] * hf[k + 1]
+
+
+@njit(cache=True)
+def _births(cur, nxt, asfr, fert, fem, out):
+    total = 0.0
+    for a in range(1, N_AGE):
+        total += asfr[a] * 0.5 * (cur[0, a] + nxt[0, a])
+    total *= fert
+    out[0] = total * fem
+    out[1] = total * (1.0 - fem)
+
+
+@njit(cache=True)
+def _age0(born, nxt, mid0, surv, half, inm, li, outr, lo, mrate, exchange):
+    for s in range(2):
+        o = outr[s, 0] * lo
+        m = mrate[s, 0]
+        nxt[s, 0] = (1.0 - o - m) * born[s] * surv[s, 0] + inm[s, 0] * li * half[s, 0]
+        if exchange:
+            mid0[s, 0] = m * born[s] * half[s, 0]
+
+
+@njit(cache=True, inline="always")
+def _ix(n, i):
+    """Index i along a dim of length n, or 0 where the dim is shared (length 1)."""
+    return i if n > 1 else 0
 
 
 @njit(cache=True, parallel=True)
-def project_kernel(pop0, surv, asfr, fem_share, inmig, outrate,
-                   pop, births, deaths, inflow, outflow):
-    n_batch, n_year = surv.shape[0], surv.shape[1]
-    for b in prange(n_batch):
+def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate, out_level,
+                   move_rate, move_share, exchange, group_edges,
+                   pop, births, deaths, inflow, outflow, internal_in, internal_out, group_pop,
+                   final):
+    n_draw = max(surv.shape[0], asfr.shape[0], fert.shape[0], fem_share.shape[0],
+                 inmig.shape[0], in_level.shape[0], outrate.shape[0], out_level.shape[0])
+    n_reg, n_year = pop0.shape[0], surv.shape[2]
+    want_pop, want_births = pop.shape[0] > 0, births.shape[0] > 0
+    want_flows, want_groups = deaths.shape[0] > 0, group_pop.shape[0] > 0
+    width = n_reg if exchange else 1
+    n_block = n_draw if exchange else n_draw * n_reg
+    # blocks in a few contiguous chunks, so scratch arrays are allocated once per chunk; without
+    # exchange every (region, draw) is a block, draws of a region next to each other so the
+    # region's schedules stay in cache
+    n_chunk = min(n_block, 256)
+    for c in prange(n_chunk):
+        cur = np.empty((width, 2, N_AGE))
+        nxt = np.empty((width, 2, N_AGE))
+        mid0 = np.zeros((width, 2, N_AGE))
+        mid1 = np.zeros((width, 2, N_AGE))
+        born = np.zeros((width, 2))
+        pool0 = np.zeros((2, N_AGE))
+        pool1 = np.zeros((2, N_AGE))
+        for blk in range(c * n_block // n_chunk, (c + 1) * n_block // n_chunk):
+            d = blk % n_draw
+            r0 = 0 if exchange else blk // n_draw
+            for i in range(width):
+                cur[i] = pop0[r0 + i]
+                _record(cur[i], d, r0 + i, 0, want_pop, want_groups, pop, group_pop, group_edges)
+            for t in range(n_year):
+                for i in range(width):
+                    r = r0 + i
+                    _step(cur[i], nxt[i], mid0[i], mid1[i], _at(surv, d, r, t), _at(half, d, r, t),
+                          _at(inmig, d, r, t), _at(in_level, d, r, t), _at(outrate, d, r, t),
+                          _at(out_level, d, r, t), _mv(move_rate, r, t), exchange)
+                if exchange:
+                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, 1, N_AGE)
+                for i in range(width):
+                    r = r0 + i
+                    _births(cur[i], nxt[i], _at(asfr, d, r, t), _at(fert, d, r, t),
+                            fem_share[_ix(fem_share.shape[0], d), t], born[i])
+                    _age0(born[i], nxt[i], mid0[i], _at(surv, d, r, t), _at(half, d, r, t),
+                          _at(inmig, d, r, t), _at(in_level, d, r, t), _at(outrate, d, r, t),
+                          _at(out_level, d, r, t), _mv(move_rate, r, t), exchange)
+                if exchange:
+                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, 0, 1)
+                for i in range(width):
+                    r = r0 + i
+                    if want_births:
+                        births[d, r, t, 0] = born[i, 0]
+                        births[d, r, t, 1] = born[i, 1]
+                    if want_flows:
+                        _flows(cur[i], nxt[i], born[i], mid0[i], mid1[i], pool0, pool1,
+                               exchange, _at(half, d, r, t), _at(inmig, d, r, t),
+                               _at(in_level, d, r, t), _at(outrate, d, r, t),
+                               _at(out_level, d, r, t), _mv(move_share, r, t),
+                               deaths[d, r, t], inflow[d, r, t], outflow[d, r, t],
+                               internal_in[d, r, t], internal_out[d, r, t])
+                    _record(nxt[i], d, r, t + 1, want_pop, want_groups, pop, group_pop,
+                            group_edges)
+                cur, nxt = nxt, cur
+            if final.shape[0] > 0:
+                for i in range(width):
+                    final[d, r0 + i] = cur[i]
+
+
+@njit(cache=True, inline="always")
+def _at(x, d, r, t):
+    """x[d, r, t] of a compact rate array whose leading dims may be shared (length 1)."""
+    return x[_ix(x.shape[0], d), _ix(x.shape[1], r), _ix(x.shape[2], t)]
+
+
+@njit(cache=True, inline="always")
+def _mv(x, r, t):
+    return x[_ix(x.shape[0], r), _ix(x.shape[1], t)]
+
+
+@njit(cache=True)
+def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, k_lo, k_hi):
+    """Share the pool of movers between regions out to their destinations (ages k_lo..k_hi-1)."""
+    width = nxt.shape[0]
+    for s in range(2):
+        for k in range(k_lo, k_hi):
+            a0 = 0.0
+            a1 = 0.0
+            for i in range(width):
+                a0 += mid0[i, s, k]
+                a1 += mid1[i, s, k]
+            pool0[s, k] = a0
+            pool1[s, k] = a1
+            for j in range(width):
+                share = _mv(move_share, j, t)[s, k]
+                h = _at(half, d, j, t)
+                if k == N_AGE - 1:
+                    nxt[j, s, k] += share * (a0 * h[s, k] + a1 * h[s, k + 1])
+                else:
+                    nxt[j, s, k] += share * a0 * h[s, k]
+
+
+@njit(cache=True)
+def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, outr, lo,
+           share, deaths, inflow, outflow, internal_in, internal_out):
+    """Flows of one region and year from the stocks; deaths close the identity."""
+    for s in range(2):
+        for k in range(N_AGE):
+            if k == 0:
+                start, resident = born[s], born[s] * half[s, 0]
+            elif k < N_AGE - 1:
+                start, resident = cur[s, k - 1], cur[s, k - 1] * half[s, k]
+            else:
+                start = cur[s, k - 1] + cur[s, k]
+                resident = cur[s, k - 1] * half[s, k] + cur[s, k] * half[s, k + 1]
+            im = inm[s, k] * li
+            out = outr[s, k] * lo * resident
+            i_in, i_out = 0.0, 0.0
+            if exchange:
+                i_out = mid0[s, k] + mid1[s, k]
+                i_in = share[s, k] * (pool0[s, k] + pool1[s, k])
+            inflow[s, k] = im
+            outflow[s, k] = out
+            internal_in[s, k] = i_in
+            internal_out[s, k] = i_out
+            deaths[s, k] = start + im - out + i_in - i_out - nxt[s, k]
+
+
+@njit(cache=True)
+def _record(stock, d, r, t, want_pop, want_groups, pop, group_pop, group_edges):
+    if want_pop:
         for s in range(2):
             for a in range(N_AGE):
-                pop[b, 0, s, a] = pop0[b, s, a]
-        for t in range(n_year):
-            for s in range(2):
-                # cohorts reaching ages 1..104
-                for k in range(1, N_AGE - 1):
-                    start = pop[b, t, s, k - 1]
-                    sv = surv[b, t, s, k]
-                    half = np.sqrt(sv)
-                    o = outrate[b, t, s, k]
-                    im = inmig[b, t, s, k]
-                    out = o * start * half
-                    end = (1.0 - o) * start * sv + im * half
-                    pop[b, t + 1, s, k] = end
-                    inflow[b, t, s, k] = im
-                    outflow[b, t, s, k] = out
-                    deaths[b, t, s, k] = start + im - out - end
-                # the open group: 104 -> 105+ and 105+ staying
-                k = N_AGE - 1
-                s_in, s_stay = surv[b, t, s, k], surv[b, t, s, k + 1]
-                p104, p105 = pop[b, t, s, k - 1], pop[b, t, s, k]
-                o = outrate[b, t, s, k]
-                im = inmig[b, t, s, k]
-                out = o * (p104 * np.sqrt(s_in) + p105 * np.sqrt(s_stay))
-                end = (1.0 - o) * (p104 * s_in + p105 * s_stay) + im * np.sqrt(s_stay)
-                pop[b, t + 1, s, k] = end
-                inflow[b, t, s, k] = im
-                outflow[b, t, s, k] = out
-                deaths[b, t, s, k] = p104 + p105 + im - out - end
-            total = 0.0
-            for a in range(1, N_AGE):
-                total += asfr[b, t, a] * 0.5 * (pop[b, t, 0, a] + pop[b, t + 1, 0, a])
-            births[b, t, 0] = total * fem_share[b, t]
-            births[b, t, 1] = total * (1.0 - fem_share[b, t])
-            for s in range(2):
-                start = births[b, t, s]
-                sv = surv[b, t, s, 0]
-                half = np.sqrt(sv)
-                o = outrate[b, t, s, 0]
-                im = inmig[b, t, s, 0]
-                out = o * start * half
-                end = (1.0 - o) * start * sv + im * half
-                pop[b, t + 1, s, 0] = end
-                inflow[b, t, s, 0] = im
-                outflow[b, t, s, 0] = out
-                deaths[b, t, s, 0] = start + im - out - end
+                pop[d, r, t, s, a] = stock[s, a]
+    if want_groups:
+        for s in range(2):
+            for g in range(group_edges.shape[0] - 1):
+                total = 0.0
+                for a in range(group_edges[g], group_edges[g + 1]):
+                    total += stock[s, a]
+                group_pop[d, r, t, s, g] = total
 
 
-def project_numpy(pop0, surv, asfr, fem_share, inmig, outrate,
-                  pop, births, deaths, inflow, outflow):
-    """The same computation as `project_kernel`, vectorised over batch, sex and age."""
-    n_year = surv.shape[1]
-    pop[:, 0] = pop0
+def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:
+    """One region and draw with full outputs, for tests and checks: pop0 (2, 106), surv
+    (T, 2, 107), asfr (T, 106), fem_share (T,), inmig and outrate (T, 2, 106). Returns pop
+    (T+1, 2, 106), births (T, 2), deaths, inmig, outmig (T, 2, 106). method = "kernel" or
+    "numpy" (the reference)."""
+    n_year = surv.shape[0]
+    c = np.ascontiguousarray
+    surv5 = c(np.asarray(surv, dtype=float)[None, None])
+    args = (c(np.asarray(pop0, dtype=float)[None]), surv5, np.sqrt(surv5),
+            c(np.asarray(asfr, dtype=float)[None, None]), np.ones((1, 1, 1)),
+            c(np.broadcast_to(np.asarray(fem_share, dtype=float), (n_year,))[None]),
+            c(np.asarray(inmig, dtype=float)[None, None]), np.ones((1, 1, 1)),
+            c(np.asarray(outrate, dtype=float)[None, None]), np.ones((1, 1, 1)),
+            np.zeros((1, 1, 2, N_AGE)), np.zeros((1, 1, 2, N_AGE)), False)
+    if method == "numpy":
+        out = project_numpy(*args)
+        return {k: out[k][0, 0] for k in ("pop", "births", "deaths", "inmig", "outmig")}
+    flow = (1, 1, n_year, 2, N_AGE)
+    pop, births = np.empty((1, 1, n_year + 1, 2, N_AGE)), np.empty((1, 1, n_year, 2))
+    flows = [np.empty(flow) for _ in range(5)]
+    project_kernel(*args, np.array([0, N_AGE], dtype=np.int64), pop, births, *flows, empty(5),
+                   empty(4))
+    return {"pop": pop[0, 0], "births": births[0, 0], "deaths": flows[0][0, 0],
+            "inmig": flows[1][0, 0], "outmig": flows[2][0, 0]}
+
+
+# --- the NumPy reference ------------------------------------------------------------------
+
+def n_draws(*rates) -> int:
+    return max(x.shape[0] for x in rates)
+
+
+def project_numpy(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate, out_level,
+                  move_rate, move_share, exchange):
+    """The kernel's computation vectorised over draw, region, sex and age, full outputs:
+    a dict of pop, births, deaths, inmig, outmig, internal_in, internal_out."""
+    n_draw = n_draws(surv, asfr, fert, fem_share, inmig, in_level, outrate, out_level)
+    n_reg, n_year = pop0.shape[0], surv.shape[2]
+    lead = (n_draw, n_reg, n_year)
+    surv, half = (np.broadcast_to(x, lead + (2, N_SURV)) for x in (surv, half))
+    inmig, outrate = (np.broadcast_to(x, lead + (2, N_AGE)) for x in (inmig, outrate))
+    asfr = np.broadcast_to(asfr, lead + (N_AGE,))
+    fert, in_level, out_level = (np.broadcast_to(x, lead) for x in (fert, in_level, out_level))
+    fem_share = np.broadcast_to(fem_share, (n_draw, n_year))
+    move_rate, move_share = (np.broadcast_to(x, (n_reg, n_year, 2, N_AGE))
+                             for x in (move_rate, move_share))
+    shape = (n_draw, n_reg, n_year, 2, N_AGE)
+    pop = np.empty((n_draw, n_reg, n_year + 1, 2, N_AGE))
+    out = {k: np.zeros(shape) for k in ("deaths", "inmig", "outmig", "internal_in",
+                                        "internal_out")}
+    births = np.empty((n_draw, n_reg, n_year, 2))
+    pop[:, :, 0] = pop0[None]
     for t in range(n_year):
-        sv, o, im = surv[:, t], outrate[:, t], inmig[:, t]
-        half = np.sqrt(sv)
-        # start-of-year stock of each cohort, by the age it reaches (births filled in below)
-        start = np.zeros_like(pop0)
-        start[:, :, 1:] = pop[:, t, :, :-1]
-        start_half = start * half[:, :, :N_AGE]
-        start_surv = start * sv[:, :, :N_AGE]
-        # the open group also keeps those already 105+
-        p105 = pop[:, t, :, -1]
-        start[:, :, -1] += p105
-        start_half[:, :, -1] += p105 * half[:, :, -1]
-        start_surv[:, :, -1] += p105 * sv[:, :, -1]
-        half_in = half[:, :, :N_AGE].copy()
-        half_in[:, :, -1] = half[:, :, -1]
-        end = (1.0 - o) * start_surv + im * half_in
-        pop[:, t + 1, :, 1:] = end[:, :, 1:]
-        total = (asfr[:, t, 1:] * 0.5 * (pop[:, t, 0, 1:] + pop[:, t + 1, 0, 1:])).sum(axis=-1)
-        births[:, t, 0] = total * fem_share[:, t]
-        births[:, t, 1] = total * (1.0 - fem_share[:, t])
-        start[:, :, 0] = births[:, t]
-        start_half[:, :, 0] = births[:, t] * half[:, :, 0]
-        end[:, :, 0] = (1.0 - o[:, :, 0]) * births[:, t] * sv[:, :, 0] + im[:, :, 0] * half[:, :, 0]
-        pop[:, t + 1, :, 0] = end[:, :, 0]
-        out = o * start_half
-        inflow[:, t] = im
-        outflow[:, t] = out
-        deaths[:, t] = start + im - out - end
+        sv, hf = surv[:, :, t], half[:, :, t]                    # (D, R, 2, 107)
+        o = outrate[:, :, t] * out_level[:, :, t, None, None]
+        im = inmig[:, :, t] * in_level[:, :, t, None, None]
+        m = move_rate[None, :, t] if exchange else np.zeros_like(o)
+        cur = pop[:, :, t]
+        # parts of each cohort by the age it reaches: those aged k-1, and for 105+ also 105+
+        p0 = np.zeros_like(cur)
+        p0[..., 1:] = cur[..., :-1]
+        p1 = np.zeros_like(cur)
+        p1[..., -1] = cur[..., -1]
+        s0, h0 = sv[..., :N_AGE].copy(), hf[..., :N_AGE].copy()
+        s1 = np.broadcast_to(sv[..., -1:], s0.shape)
+        h1 = np.broadcast_to(hf[..., -1:], h0.shape)
+        h_in = h0.copy()
+        h_in[..., -1] = hf[..., -1]
+
+        def advance(ages, born=None):
+            a0 = p0[..., ages] if born is None else born
+            a1 = p1[..., ages] if born is None else np.zeros_like(born)
+            full = a0 * s0[..., ages] + a1 * s1[..., ages]
+            mid0, mid1 = a0 * h0[..., ages], a1 * h1[..., ages]
+            resident = mid0 + mid1
+            mm = m[..., ages]
+            end = (1.0 - o[..., ages] - mm) * full + im[..., ages] * h_in[..., ages]
+            i_in = np.zeros_like(end)
+            if exchange:
+                pool0 = (mm * mid0).sum(axis=1, keepdims=True)
+                pool1 = (mm * mid1).sum(axis=1, keepdims=True)
+                share = move_share[None, :, t][..., ages]
+                end = end + share * (pool0 * h0[..., ages] + pool1 * h1[..., ages])
+                i_in = share * (pool0 + pool1)
+            i_out = mm * resident
+            flows = {"inmig": im[..., ages], "outmig": o[..., ages] * resident,
+                     "internal_in": i_in, "internal_out": i_out}
+            for name, value in flows.items():
+                out[name][:, :, t][..., ages] = value
+            out["deaths"][:, :, t][..., ages] = (a0 + a1 + im[..., ages] - flows["outmig"]
+                                                 + i_in - i_out - end)
+            pop[:, :, t + 1][..., ages] = end
+
+        advance(slice(1, N_AGE))
+        women = 0.5 * (cur[:, :, 0, 1:] + pop[:, :, t + 1, 0, 1:])
+        total = (asfr[:, :, t, 1:] * women).sum(axis=-1) * fert[:, :, t]
+        births[:, :, t, 0] = total * fem_share[:, t, None]
+        births[:, :, t, 1] = total * (1.0 - fem_share[:, t, None])
+        advance(slice(0, 1), born=births[:, :, t][..., None])
+    return {"pop": pop, "births": births, **out}

@@ -1,22 +1,65 @@
-"""Population stage: assumptions -> per-year arrays -> kernel -> labelled Dataset."""
+"""Population stage: typed inputs and assumptions -> compact rate arrays -> kernel -> Dataset.
+
+One function, `project_population`, serves one municipality, many municipalities and
+sub-areas (regions that exchange movers). It reads no file and never sees the scenario: the
+loader (forecast.inputs) builds `PopulationInputs` and `PopulationAssumptions`.
+
+Rates are shared schedules plus per-region level factors where that is what they are:
+mortality and the age schedule of fertility are national (one array for every region),
+each region has a fertility level factor; migration schedules are per region (they differ in
+shape), scaled by dated levels.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import ScenarioError
-from ..paths import check_path, evaluate
-from ..scenario import check_keys
-from .kernel import N_AGE, N_SURV, allocate, project_kernel
+from ..paths import evaluate
+from .kernel import N_AGE, N_SURV, empty, project_kernel
 from .rates import SEXES, life_expectancy, scale_to_e0, scale_to_tfr, survival_ratios
+
+BANDS = {"0-5": (0, 5), "6-15": (6, 15), "16-66": (16, 66), "67-79": (67, 79),
+         "80-89": (80, 89), "90+": (90, 105)}
+
+
+@dataclass
+class Exchange:
+    """Movers between regions (sub-areas) through one pool."""
+    rate: np.ndarray            # (R, 2, 106) movers to other regions per mid-year resident
+    share: np.ndarray           # (R, 2, 106) share of the pool going to each region (sum 1)
+
+
+@dataclass
+class PopulationInputs:
+    """Everything the population stage needs from data files, as arrays (sex order female,
+    male; age index as in kernel.py). R regions, C migration components."""
+    regions: tuple[str, ...]
+    base_pop: np.ndarray        # (R, 2, 106) persons at 1 January of the base year
+    mx: np.ndarray              # (2, 106) central death rates, 105 = open group (shared)
+    asfr: np.ndarray            # (106,) fertility schedule by age of mother (shared) ...
+    fert_level: np.ndarray      # (R,) ... times each region's level
+    sex_ratio: float            # male births per female birth
+    inmig: np.ndarray           # (C, R, 2, 106) in-migrants a year by age reached
+    outrate: np.ndarray         # (C, R, 2, 106) out-migrants per mid-year resident
+    components: tuple[str, ...] = ("net",)
+    names: tuple[str, ...] | None = None
+    e0_history: pd.DataFrame | None = None
+    housing_inmig: np.ndarray | None = None   # (R, T, 2, 106) movers into new dwellings
+    housing_mode: str = "replace"
+    existing_level: np.ndarray | None = None  # (T,) trend share kept in "replace" mode
+    exchange: Exchange | None = None
+    flagged: tuple[str, ...] = ()             # regions whose history is not real counts
+    layout: str = "regions"                   # "single" municipality, "areas" or "regions"
 
 
 @dataclass
 class PopulationAssumptions:
-    """The dated assumptions of a scenario (values as in the scenario file)."""
+    """The dated assumptions of a scenario (values as in the scenario file, checked)."""
     base_year: int
     end_year: int
     tfr: object = None          # None: the schedule's own level
@@ -27,67 +70,16 @@ class PopulationAssumptions:
     in_level: object = 1.0
     out_level: object = 1.0
     components: dict = field(default_factory=dict)  # name -> {"in_level": .., "out_level": ..}
-    housing: object = None      # housing.HousingSpec: in-migration led by a housing programme
-
-    @classmethod
-    def from_scenario(cls, scenario) -> "PopulationAssumptions":
-        f, m, g = (scenario.section(k) for k in ("fertility", "mortality", "migration"))
-        housing = None
-        if "housing" in scenario.raw:  # reads the programme and profile files (housing.py)
-            from .housing import read_housing
-            housing = read_housing(scenario, need_programme="areas" not in scenario.raw)
-        return cls(housing=housing, base_year=scenario.base_year, end_year=scenario.end_year,
-                   tfr=f.get("tfr"), tfr_shift=f.get("tfr_shift", 0.0),
-                   e0=(m.get("e0_female"), m.get("e0_male")), e0_shift=m.get("e0_shift", 0.0),
-                   trend_years=tuple(m["trend_years"]) if "trend_years" in m else None,
-                   in_level=g.get("in_level", 1.0), out_level=g.get("out_level", 1.0),
-                   components=_component_levels(g.get("components", {}), scenario))
 
     @property
     def flow_years(self) -> np.ndarray:
         return np.arange(self.base_year, self.end_year)
 
 
-COMPONENT_KEYS = ("in_level", "out_level")
-
-
-def _component_levels(table: dict, scenario) -> dict:
-    """[migration.components.<name>] tables: dated multipliers of one component's flows."""
-    file = str(scenario.file)
-    years = (scenario.base_year, scenario.end_year)
-    out = {}
-    for name, levels in table.items():
-        key = f"migration.components.{name}"
-        check_keys(levels, COMPONENT_KEYS, file, key)
-        for k, v in levels.items():
-            check_path(v, file=file, key=f"{key}.{k}", lower=0.0, years=years)
-        out[name] = levels
-    return out
-
-
-def migration_arrays(inputs, a: PopulationAssumptions) -> tuple[np.ndarray, np.ndarray]:
-    """(components, years, 2, 106) in-migrant counts and out-rates with every level applied."""
-    years = a.flow_years
-    unknown = sorted(set(a.components) - set(inputs.components))
-    if unknown:
-        raise ScenarioError(f"the migration file has no component {unknown[0]!r}; it has "
-                            f"{', '.join(inputs.components)}", key=f"migration.components.{unknown[0]}")
-    in_level = np.stack([evaluate(a.in_level, years) * evaluate(
-        a.components.get(c, {}).get("in_level", 1.0), years) for c in inputs.components])
-    out_level = np.stack([evaluate(a.out_level, years) * evaluate(
-        a.components.get(c, {}).get("out_level", 1.0), years) for c in inputs.components])
-    inmig = inputs.inmig[:, None] * in_level[:, :, None, None]
-    outrate = inputs.outrate[:, None] * out_level[:, :, None, None]
-    if (outrate.sum(axis=0) > 1).any():
-        raise ScenarioError("the migration levels make an out-migration rate exceed 1",
-                            key="migration.out_level")
-    return inmig, outrate
-
-
 def e0_trend(history, sex: str, years, fit_years=None) -> np.ndarray:
     """Least-squares linear trend of life expectancy at birth, evaluated at `years`."""
-    rows = history[history["sex"] == sex]
-    if fit_years is not None:
+    rows = history[history["sex"] == sex] if history is not None else pd.DataFrame()
+    if fit_years is not None and len(rows):
         rows = rows[(rows["year"] >= fit_years[0]) & (rows["year"] <= fit_years[1])]
     if len(rows) < 2:
         raise ScenarioError(f"the e0 trend needs at least two years of history for {sex}",
@@ -96,7 +88,7 @@ def e0_trend(history, sex: str, years, fit_years=None) -> np.ndarray:
     return intercept + slope * np.asarray(years, dtype=float)
 
 
-def e0_targets(inputs, a: PopulationAssumptions) -> np.ndarray:
+def e0_targets(inputs: PopulationInputs, a: PopulationAssumptions) -> np.ndarray:
     """(years, 2) life expectancy at birth per flow year and sex, or NaN = keep the schedule."""
     years = a.flow_years
     out = np.full((len(years), 2), np.nan)
@@ -118,16 +110,15 @@ def e0_targets(inputs, a: PopulationAssumptions) -> np.ndarray:
     return out
 
 
-def rate_arrays(inputs, a: PopulationAssumptions) -> dict[str, np.ndarray]:
-    """Per-year kernel inputs with a batch axis of 1, plus the assumed TFR and e0 per year."""
+def mortality_arrays(inputs: PopulationInputs, a: PopulationAssumptions):
+    """(T, 2, 107) survival ratios and (T, 2) life expectancy per flow year."""
     years = a.flow_years
-    n = len(years)
     e0 = e0_targets(inputs, a)
-    surv = np.empty((1, n, 2, N_SURV))
-    e0_used = np.empty((n, 2))
+    surv = np.empty((len(years), 2, N_SURV))
+    e0_used = np.empty((len(years), 2))
     for s, sex in enumerate(SEXES):
         cache = {}
-        for t in range(n):
+        for t in range(len(years)):
             key = None if np.isnan(e0[t, s]) else round(float(e0[t, s]), 12)
             if key not in cache:
                 try:
@@ -136,85 +127,200 @@ def rate_arrays(inputs, a: PopulationAssumptions) -> dict[str, np.ndarray]:
                     raise ScenarioError(f"{exc} ({sex}s, {years[t]})",
                                         key=f"mortality.e0_{sex}") from None
                 cache[key] = (survival_ratios(mx, sex), life_expectancy(mx, sex))
-            surv[0, t, s], e0_used[t, s] = cache[key]
-    base_tfr = inputs.asfr.sum()
-    tfr = (np.full(n, base_tfr) if a.tfr is None else evaluate(a.tfr, years))
+            surv[t, s], e0_used[t, s] = cache[key]
+    return surv, e0_used
+
+
+def fertility_arrays(inputs: PopulationInputs, a: PopulationAssumptions):
+    """(T, 106) fertility schedule and (T,) its TFR; a region's TFR is this × its level."""
+    years = a.flow_years
+    tfr = (np.full(len(years), inputs.asfr.sum()) if a.tfr is None else evaluate(a.tfr, years))
     tfr = tfr + evaluate(a.tfr_shift, years)
     if (tfr < 0).any():
         raise ScenarioError(f"the TFR falls below zero ({tfr.min():.3f})", key="fertility.tfr_shift")
-    asfr = np.stack([scale_to_tfr(inputs.asfr, v) for v in tfr])[None]
-    fem_share = np.full((1, n), 1.0 / (1.0 + inputs.sex_ratio))
-    inmig_c, outrate_c = migration_arrays(inputs, a)
-    inmig, outrate = inmig_c.sum(axis=0)[None], outrate_c.sum(axis=0)[None]
-    return {"surv": surv, "asfr": asfr, "fem_share": fem_share, "inmig": inmig,
-            "outrate": outrate, "tfr": tfr, "e0": e0_used, "inmig_c": inmig_c,
-            "outrate_c": outrate_c, **_housing(a, inmig)}
+    return np.stack([scale_to_tfr(inputs.asfr, v) for v in tfr]), tfr
 
 
-def _housing(a: PopulationAssumptions, trend: np.ndarray) -> dict[str, np.ndarray]:
-    """In-migration led by the housing programme, if any: {"inmig", "inmig_housing"}."""
-    if a.housing is None:
-        return {}
-    from .housing import apply_housing
-    inmig, housing = apply_housing(a.housing, trend)
-    return {"inmig": inmig, "inmig_housing": housing}
+def component_levels(inputs: PopulationInputs, a: PopulationAssumptions):
+    """(C, T) in- and out-migration levels of each component, every level applied."""
+    years = a.flow_years
+    unknown = sorted(set(a.components) - set(inputs.components))
+    if unknown:
+        raise ScenarioError(f"the migration file has no component {unknown[0]!r}; it has "
+                            f"{', '.join(inputs.components)}", key=f"migration.components.{unknown[0]}")
+
+    def level(key):
+        return np.stack([evaluate(getattr(a, key), years) * evaluate(
+            a.components.get(c, {}).get(key, 1.0), years) for c in inputs.components])
+    return level("in_level"), level("out_level")
 
 
-def _add_components(ds, r, inflow, outflow, components, flows) -> None:
+def migration_arrays(inputs: PopulationInputs, a: PopulationAssumptions) -> dict:
+    """Compact kernel arrays of migration: inmig (1, R, T|1, 2, 106) with in_level
+    (1, 1|R, T), outrate likewise; plus the trend and housing parts for the result."""
+    in_lv, out_lv = component_levels(inputs, a)
+    n_year = len(a.flow_years)
+    if len(inputs.components) == 1:  # the common case: one schedule times a dated level
+        outrate = inputs.outrate[0][None, :, None]
+        out_level = out_lv[0][None, None]
+        worst = (inputs.outrate[0].max() * out_lv[0]).max()
+        trend = inputs.inmig[0][:, None] * in_lv[0][None, :, None, None]
+    else:
+        outrate = np.einsum("crsa,ct->rtsa", inputs.outrate, out_lv)[None]
+        out_level = np.ones((1, 1, n_year))
+        worst = outrate.max()
+        trend = np.einsum("crsa,ct->rtsa", inputs.inmig, in_lv)
+    if worst > 1:
+        raise ScenarioError("the migration levels make an out-migration rate exceed 1",
+                            key="migration.out_level")
+    out = {"outrate": np.ascontiguousarray(outrate), "out_level": out_level,
+           "trend": trend, "in_levels": in_lv, "out_levels": out_lv}
+    if inputs.housing_inmig is None:
+        if len(inputs.components) == 1:
+            out["inmig"] = inputs.inmig[0][None, :, None]
+            out["in_level"] = in_lv[0][None, None]
+        else:
+            out["inmig"], out["in_level"] = trend[None], np.ones((1, 1, n_year))
+        return out
+    housing = inputs.housing_inmig
+    if inputs.housing_mode == "add":
+        total = trend + housing
+    else:
+        total = housing + inputs.existing_level[None, :, None, None] * trend
+    out.update(inmig=np.ascontiguousarray(total[None]), in_level=np.ones((1, 1, n_year)),
+               housing=housing)
+    return out
+
+
+def band_edges(bands: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Edges [lo_0, lo_1, ..., hi_last + 1] of contiguous age bands."""
+    spans = list(bands.values())
+    for (lo, hi), (lo2, _) in zip(spans, spans[1:]):
+        if lo2 != hi + 1:
+            raise ValueError("age bands must be contiguous and in order")
+    return np.array([s[0] for s in spans] + [spans[-1][1] + 1], dtype=np.int64)
+
+
+def project_population(inputs: PopulationInputs, a: PopulationAssumptions, *,
+                       outputs: str = "full", bands: dict | None = None,
+                       attrs: dict | None = None) -> xr.Dataset:
+    """Project every region; a Dataset over (region, year, sex, age).
+
+    outputs = "full": stocks at 1 January (pop) and the flows of each year (births, deaths,
+    inmig, outmig, and internal_in/internal_out when regions exchange movers), so the identity
+    can be checked; "bands": only persons by age band (pop_band(region, year, sex, band),
+    `bands` default BANDS) and the stock in the end year, for large batches.
+    """
+    years = a.flow_years
+    n_reg, n_year = len(inputs.regions), len(years)
+    surv, e0 = mortality_arrays(inputs, a)
+    asfr, tfr = fertility_arrays(inputs, a)
+    mig = migration_arrays(inputs, a)
+    ex = inputs.exchange
+    if ex is not None:
+        leave = mig["outrate"][0] * mig["out_level"][0, 0][None, :, None, None] + ex.rate[:, None]
+        if (leave > 1 + 1e-12).any():
+            r, t, s, k = np.argwhere(leave > 1 + 1e-12)[0]
+            raise ScenarioError(f"region {inputs.regions[r]!r}, {SEXES[s]} age {k}, "
+                                f"{years[t]}: out-migration + moves to other areas exceed 1",
+                                key="areas.moves_file")
+        move_rate, move_share = ex.rate[:, None], ex.share[:, None]
+    else:
+        move_rate = move_share = np.zeros((1, 1, 2, N_AGE))
+    fem_share = np.full((1, n_year), 1.0 / (1.0 + inputs.sex_ratio))
+    fert = np.ascontiguousarray(inputs.fert_level[None, :, None], dtype=float)
+    bands = bands or BANDS
+    edges = band_edges(bands)
+    full = outputs == "full"
+    flow = (1, n_reg, n_year, 2, N_AGE)
+    pop = np.empty((1, n_reg, n_year + 1, 2, N_AGE)) if full else empty(5)
+    births = np.empty((1, n_reg, n_year, 2)) if full else empty(4)
+    flows = [np.empty(flow) if full else empty(5) for _ in range(5)]
+    band_pop = empty(5) if full else np.zeros((1, n_reg, n_year + 1, 2, len(bands)))
+    final = empty(4) if full else np.empty((1, n_reg, 2, N_AGE))
+    project_kernel(np.ascontiguousarray(inputs.base_pop, dtype=float), surv[None, None],
+                   np.sqrt(surv)[None, None], asfr[None, None], fert, fem_share,
+                   mig["inmig"], mig["in_level"], mig["outrate"], mig["out_level"],
+                   np.ascontiguousarray(move_rate), np.ascontiguousarray(move_share),
+                   ex is not None, edges, pop, births, *flows, band_pop, final)
+    coords = {"region": list(inputs.regions), "year": np.arange(a.base_year, a.end_year + 1),
+              "sex": list(SEXES), "age": np.arange(N_AGE)}
+    if inputs.names is not None:
+        coords["region_name"] = ("region", list(inputs.names))
+    end_nan = np.full((1,), np.nan)
+    data = {"tfr": (("year",), np.concatenate([tfr, end_nan])),
+            "e0": (("year", "sex"), np.concatenate([e0, np.full((1, 2), np.nan)])),
+            "fert_level": (("region",), inputs.fert_level.astype(float))}
+    if full:
+        def with_end(x):  # flows of the end year are not projected
+            return np.concatenate([x, np.full(x.shape[:1] + (1,) + x.shape[2:], np.nan)], axis=1)
+        dims = ("region", "year", "sex", "age")
+        data["pop"] = (dims, pop[0])
+        data["births"] = (dims[:3], with_end(births[0]))
+        names = ("deaths", "inmig", "outmig", "internal_in", "internal_out")
+        for name, x in zip(names, flows):
+            if name.startswith("internal") and ex is None:
+                continue
+            data[name] = (dims, with_end(x[0]))
+        if "housing" in mig:
+            data["inmig_housing"] = (dims, with_end(mig["housing"]))
+    else:
+        coords["band"] = list(bands)
+        data["pop_band"] = (("region", "year", "sex", "band"), band_pop[0])
+        data["pop_end"] = (("region", "sex", "age"), final[0])
+    ds = xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
+    if full and len(inputs.components) > 1:
+        _add_components(ds, inputs, mig)
+    if inputs.flagged:
+        ds.attrs["flagged_regions"] = ", ".join(inputs.flagged)
+    _units(ds, housing_mode=inputs.housing_mode if "housing" in mig else None)
+    return ds
+
+
+def _add_components(ds: xr.Dataset, inputs: PopulationInputs, mig: dict) -> None:
     """Migration by component: in-migrants as given (the part not led by housing, shared in
     proportion to the components' trend counts), out-migrants in proportion to their rates."""
+    c_in = inputs.inmig[:, :, None] * mig["in_levels"][:, None, :, None, None]
+    c_out = inputs.outrate[:, :, None] * mig["out_levels"][:, None, :, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        in_share = np.nan_to_num(r["inmig_c"] / r["inmig_c"].sum(axis=0))
-        out_share = np.nan_to_num(r["outrate_c"] / r["outrate_c"].sum(axis=0))
-    trend_in = inflow - r.get("inmig_housing", np.zeros((1,) + inflow.shape))[0]
-    dims = ("component", "year", "sex", "age")
-    ds.coords["component"] = list(components)
-    ds["inmig_component"] = (dims, np.stack([flows((trend_in * s)[None]) for s in in_share]))
-    ds["outmig_component"] = (dims, np.stack([flows((outflow * s)[None]) for s in out_share]))
-    for name in ("inmig_component", "outmig_component"):
-        ds[name].attrs = {"units": "persons per year", "long_name": (
-            f"{name.split('_')[0]} by migration component (sums to {name.split('_')[0]}"
-            + (" less inmig_housing" if name.startswith("in") and "inmig_housing" in r else "")
-            + ")")}
+        in_share = np.nan_to_num(c_in / c_in.sum(axis=0))
+        out_share = np.nan_to_num(c_out / c_out.sum(axis=0))
+    flows_in = ds["inmig"].to_numpy()[:, :-1]
+    if "inmig_housing" in ds:
+        flows_in = flows_in - ds["inmig_housing"].to_numpy()[:, :-1]
+    flows_out = ds["outmig"].to_numpy()[:, :-1]
+    pad = np.full(in_share.shape[:2] + (1, 2, N_AGE), np.nan)
+    ds.coords["component"] = list(inputs.components)
+    dims = ("component", "region", "year", "sex", "age")
+    ds["inmig_component"] = (dims, np.concatenate([flows_in[None] * in_share, pad], axis=2))
+    ds["outmig_component"] = (dims, np.concatenate([flows_out[None] * out_share, pad], axis=2))
 
 
-def project_population(inputs, a: PopulationAssumptions, attrs: dict | None = None) -> xr.Dataset:
-    """Run the cohort-component projection; stocks at 1 January, flows during each year."""
-    r = rate_arrays(inputs, a)
-    n = len(a.flow_years)
-    pop, births, deaths, inflow, outflow = allocate(1, n)
-    project_kernel(inputs.base_pop[None].astype(float), r["surv"], r["asfr"], r["fem_share"],
-                   r["inmig"], r["outrate"], pop, births, deaths, inflow, outflow)
-    years = np.arange(a.base_year, a.end_year + 1)
-
-    def flows(x):  # flows of the end year are not projected
-        return np.concatenate([x[0], np.full((1,) + x.shape[2:], np.nan)])
-
-    ds = xr.Dataset(
-        {
-            "pop": (("year", "sex", "age"), pop[0]),
-            "births": (("year", "sex"), flows(births)),
-            "deaths": (("year", "sex", "age"), flows(deaths)),
-            "inmig": (("year", "sex", "age"), flows(inflow)),
-            "outmig": (("year", "sex", "age"), flows(outflow)),
-            "tfr": (("year",), np.append(r["tfr"], np.nan)),
-            "e0": (("year", "sex"), np.concatenate([r["e0"], np.full((1, 2), np.nan)])),
-        },
-        coords={"year": years, "sex": list(SEXES), "age": np.arange(N_AGE)},
-        attrs=dict(attrs or {}),
-    )
-    if "inmig_housing" in r:
-        ds["inmig_housing"] = (("year", "sex", "age"), flows(r["inmig_housing"]))
-        ds["inmig_housing"].attrs = {"units": "persons per year", "long_name": (
-            "in-migrants moving into new dwellings (part of inmig); age = age reached on "
-            "1 January of the next year"), "housing_mode": a.housing.mode}
-    if len(inputs.components) > 1:
-        _add_components(ds, r, inflow[0], outflow[0], inputs.components, flows)
-    ds["pop"].attrs = {"units": "persons", "long_name": "population at 1 January"}
-    for name in ("births", "deaths", "inmig", "outmig"):
-        ds[name].attrs = {"units": "persons per year",
-                          "long_name": f"{name} during the year; age = age reached on "
-                                       "1 January of the next year"}
-    ds["tfr"].attrs = {"units": "children per woman"}
-    ds["e0"].attrs = {"units": "years", "long_name": "life expectancy at birth"}
-    return ds
+def _units(ds: xr.Dataset, housing_mode: str | None) -> None:
+    flow = "during the year; age = age reached on 1 January of the next year"
+    attrs = {
+        "pop": {"units": "persons", "long_name": "population at 1 January"},
+        "pop_band": {"units": "persons", "long_name": "population at 1 January by age band"},
+        "pop_end": {"units": "persons", "long_name": "population at 1 January of the end year"},
+        "births": {"units": "persons per year", "long_name": f"births {flow}"},
+        "deaths": {"units": "persons per year", "long_name": f"deaths {flow}"},
+        "inmig": {"units": "persons per year", "long_name": f"in-migrants from outside {flow}"},
+        "outmig": {"units": "persons per year", "long_name": f"out-migrants to outside {flow}"},
+        "internal_in": {"units": "persons per year",
+                        "long_name": f"movers from the other regions {flow}"},
+        "internal_out": {"units": "persons per year",
+                         "long_name": f"movers to the other regions {flow}"},
+        "inmig_housing": {"units": "persons per year", "housing_mode": housing_mode or "",
+                          "long_name": f"in-migrants moving into new dwellings (part of inmig) {flow}"},
+        "inmig_component": {"units": "persons per year", "long_name": "inmig by migration component"
+                            + (" (sums to inmig less inmig_housing)" if housing_mode else "")},
+        "outmig_component": {"units": "persons per year",
+                             "long_name": "outmig by migration component (sums to outmig)"},
+        "tfr": {"units": "children per woman", "long_name": "TFR of the schedule (a region's "
+                "TFR is this times fert_level)"},
+        "e0": {"units": "years", "long_name": "life expectancy at birth"},
+        "fert_level": {"units": "1", "long_name": "fertility level relative to the schedule"},
+    }
+    for name, a in attrs.items():
+        if name in ds:
+            ds[name].attrs = a

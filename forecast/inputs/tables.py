@@ -1,37 +1,67 @@
-"""Reading data/ files into arrays, with schema checks that name the file and column."""
+"""CSV tables of data/ as arrays, with schema checks that name the file and column."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .population.kernel import N_AGE
-from .population.rates import SEXES
+from ..errors import DataError
+from ..population.kernel import N_AGE
+from ..population.rates import SEXES
+
 AGES = np.arange(N_AGE)
+REGION = "municipality"   # the region column of multi-region data files
 
 
 def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = None
              ) -> pd.DataFrame:
-    """Read a CSV and check it has `columns` ({name: "int" | "float" | "str"}), no gaps.
-
-    `optional` columns are read and checked the same way when the file has them."""
+    """Read a CSV (or .csv.gz) and check it has `columns` ({name: "int" | "float" | "str"}),
+    no gaps. `optional` columns are read and checked the same way when the file has them."""
     path = Path(path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        head = pd.read_csv(path, nrows=0)
     except FileNotFoundError:
         raise DataError("file not found", file=str(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise DataError(f"not a readable CSV ({str(exc).splitlines()[0]})", file=str(path)) from None
-    df.columns = [c.strip() for c in df.columns]
-    columns = {**columns, **{k: v for k, v in (optional or {}).items() if k in df.columns}}
-    missing = [c for c in columns if c not in df.columns]
+    names = {c.strip(): c for c in head.columns}
+    columns = {**columns, **{k: v for k, v in (optional or {}).items() if k in names}}
+    missing = [c for c in columns if c not in names]
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; expected columns "
                         f"{','.join(columns)}", file=str(path), key=missing[0])
+    try:  # fast path: typed parsing; any problem falls back to the checks below
+        df = pd.read_csv(path, usecols=[names[c] for c in columns], keep_default_na=False,
+                         dtype={names[c]: (str if k == "str" else float) for c, k in columns.items()})
+        df.columns = [c.strip() for c in df.columns]
+        if not df.empty and all(np.isfinite(df[c].to_numpy()).all() for c, k in columns.items()
+                                if k != "str"):
+            out = {}
+            for name, kind in columns.items():
+                values = df[name]
+                if kind == "str":
+                    out[name] = values.str.strip()
+                elif kind == "int":
+                    if (values != values.round()).any():
+                        raise ValueError
+                    out[name] = values.astype(np.int64)
+                else:
+                    out[name] = values
+            return pd.DataFrame(out)
+    except (ValueError, TypeError, pd.errors.ParserError, UnicodeDecodeError):
+        pass
+    return _read_csv_checked(path, columns)
+
+
+def _read_csv_checked(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """The slow path: every cell as text, the first bad one named by row and column."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"not a readable CSV ({str(exc).splitlines()[0]})", file=str(path)) from None
+    df.columns = [c.strip() for c in df.columns]
     if df.empty:
         raise DataError("no data rows", file=str(path))
     out = {}
@@ -54,6 +84,34 @@ def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = No
             values = values.astype(np.int64)
         out[name] = values.astype(float) if kind == "float" else values
     return pd.DataFrame(out)
+
+
+def region_sex_age_array(df: pd.DataFrame, value: str, path, regions, column: str
+                         ) -> np.ndarray:
+    """(R, 2, 106) from rows region,sex,age,value: every region, sex and age exactly once."""
+    bad_sex = ~df["sex"].isin(SEXES)
+    if bad_sex.any():
+        raise DataError(f"expected female or male, got {df['sex'][bad_sex].iloc[0]!r}",
+                        file=str(path), key="sex")
+    check_range(df["age"].to_numpy(), path, "age", lower=0, upper=N_AGE - 1)
+    index = {code: i for i, code in enumerate(regions)}
+    rows = df[df[column].isin(index)]
+    missing = [code for code in regions if code not in set(rows[column])]
+    if missing:
+        raise DataError(f"no rows for {column} {missing[0]!r}", file=str(path), key=column)
+    dup = rows.duplicated([column, "sex", "age"])
+    if dup.any():
+        r = rows[dup].iloc[0]
+        raise DataError(f"duplicate row for {column} {r[column]}, {r['sex']}, age {r['age']}",
+                        file=str(path), key="age")
+    out = np.full((len(regions), 2, N_AGE), np.nan)
+    out[rows[column].map(index).to_numpy(), (rows["sex"] == SEXES[1]).to_numpy().astype(int),
+        rows["age"].to_numpy()] = rows[value].to_numpy(float)
+    if np.isnan(out).any():
+        r, s, a = np.argwhere(np.isnan(out))[0]
+        raise DataError(f"missing age {a} for {SEXES[s]}s of {column} {regions[r]!r}; expected "
+                        f"every age 0..{N_AGE - 1}", file=str(path), key="age")
+    return out
 
 
 def sex_age_array(df: pd.DataFrame, value: str, path, *, ages=AGES) -> np.ndarray:
@@ -108,15 +166,27 @@ def check_range(values: np.ndarray, path, column: str, lower=None, upper=None,
 
 
 def read_population_history(path) -> pd.DataFrame:
-    """year,sex,age,persons as a tidy frame (counts at 1 January)."""
-    df = read_csv(path, {"year": "int", "sex": "str", "age": "int", "persons": "float"})
+    """[municipality,]year,sex,age,persons as a tidy frame (counts at 1 January)."""
+    df = read_csv(path, {"year": "int", "sex": "str", "age": "int", "persons": "float"},
+                  optional={REGION: "str"})
     check_range(df["persons"].to_numpy(), path, "persons", lower=0)
-    dup = df.duplicated(["year", "sex", "age"])
+    keys = ([REGION] if REGION in df.columns else []) + ["year", "sex", "age"]
+    dup = df.duplicated(keys)
     if dup.any():
         r = df[dup].iloc[0]
-        raise DataError(f"duplicate row for {r['year']}, {r['sex']}, age {r['age']}",
-                        file=str(path), key="age")
+        raise DataError(f"duplicate row for {', '.join(str(r[k]) for k in keys[:-1])}, age "
+                        f"{r['age']}", file=str(path), key="age")
     return df
+
+
+def regional_population(history: pd.DataFrame, regions, year: int, path) -> np.ndarray:
+    """(R, 2, 106) persons of each region on 1 January `year`."""
+    rows = history[history["year"] == year]
+    if rows.empty:
+        have = sorted(history["year"].unique())
+        raise DataError(f"no counts for the base year {year}; the file has {_ranges(have)}",
+                        file=str(path), key="year")
+    return region_sex_age_array(rows, "persons", path, regions, REGION)
 
 
 def population_in_year(history: pd.DataFrame, year: int, path) -> np.ndarray:
@@ -160,7 +230,7 @@ def read_sex_ratio(path) -> float:
     return ratio
 
 
-def read_migration(path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_migration(path, regions=None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """In-migrant counts and out-migration rates by component, sex and the age reached.
 
     Returns (inmig, outrate) of shape (components, 2, 106) and the component names. A file
@@ -169,13 +239,26 @@ def read_migration(path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     (e.g. domestic, international; gross or net) has its own rows for every sex and age.
     """
     df = read_csv(path, {"sex": "str", "age": "int", "inmig": "float", "outrate": "float"},
-                  optional={"component": "str"})
+                  optional={"component": "str", REGION: "str"})
     if "component" not in df.columns:
         df = df.assign(component="net")
     components = tuple(dict.fromkeys(df["component"]))
-    inmig = np.stack([sex_age_array(df[df["component"] == c], "inmig", path) for c in components])
-    outrate = np.stack([sex_age_array(df[df["component"] == c], "outrate", path)
-                        for c in components])
+    if regions is None:  # one region: (C, 2, 106)
+        if REGION in df.columns:
+            raise DataError(f"a file with a {REGION} column needs a multi-region scenario",
+                            file=str(path), key=REGION)
+        inmig = np.stack([sex_age_array(df[df["component"] == c], "inmig", path)
+                          for c in components])
+        outrate = np.stack([sex_age_array(df[df["component"] == c], "outrate", path)
+                            for c in components])
+    else:  # (C, R, 2, 106)
+        if REGION not in df.columns:
+            raise DataError(f"missing column {REGION}; every region needs its own schedule",
+                            file=str(path), key=REGION)
+        parts = [df[df["component"] == c] for c in components]
+        inmig = np.stack([region_sex_age_array(p, "inmig", path, regions, REGION) for p in parts])
+        outrate = np.stack([region_sex_age_array(p, "outrate", path, regions, REGION)
+                            for p in parts])
     check_range(inmig, path, "inmig", lower=0)
     check_range(outrate, path, "outrate", lower=0, upper=1)
     check_range(outrate.sum(axis=0), path, "outrate", upper=1)
@@ -186,32 +269,3 @@ def read_e0_history(path) -> pd.DataFrame:
     df = read_csv(path, {"year": "int", "sex": "str", "e0": "float"})
     check_range(df["e0"].to_numpy(), path, "e0", lower=15, upper=110)
     return df
-
-
-@dataclass
-class PopulationInputs:
-    """Everything the population stage reads from disk, as arrays (sex order female, male)."""
-    base_pop: np.ndarray        # (2, 106) persons at 1 January of the base year
-    mx: np.ndarray              # (2, 106) central death rates, 105 = open group
-    asfr: np.ndarray            # (106,) births per woman-year by age of mother
-    sex_ratio: float            # male births per female birth
-    inmig: np.ndarray           # (components, 2, 106) in-migrants per year by age reached
-    outrate: np.ndarray         # (components, 2, 106) out-migrants per mid-year resident
-    e0_history: pd.DataFrame | None = None
-    components: tuple[str, ...] = ("net",)
-
-
-def load_population_inputs(scenario) -> PopulationInputs:
-    s = scenario.raw
-    pop_file = s["population"]["file"]
-    history = read_population_history(pop_file)
-    e0_file = s["mortality"].get("e0_history_file")
-    inmig, outrate, components = read_migration(s["migration"]["file"])
-    return PopulationInputs(
-        base_pop=population_in_year(history, scenario.base_year, pop_file),
-        mx=read_mortality(s["mortality"]["file"]),
-        asfr=read_fertility(s["fertility"]["file"]),
-        sex_ratio=read_sex_ratio(s["fertility"]["sex_ratio_file"]),
-        inmig=inmig, outrate=outrate, components=components,
-        e0_history=read_e0_history(e0_file) if e0_file else None,
-    )
