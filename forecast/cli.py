@@ -39,7 +39,7 @@ def _print_population(ds, title: str) -> None:
     table.add_column("Ages")
     headers = {"change": "Δ", "change %": "Δ %"}
     for col in summary.columns:
-        table.add_column(headers.get(col, str(col)), justify="right")
+        table.add_column(headers.get(col, str(col)), justify="right", no_wrap=True)
     for name, row in summary.iterrows():
         cells = [f"{v:+.1f}" if col == "change %" else
                  (f"{v:+,.0f}" if col == "change" else f"{v:,.0f}")
@@ -69,11 +69,47 @@ def _print_areas(ds) -> None:
 
 
 ScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the Bærum main "
-                                        "alternative (scenarios/baerum-mmmm.toml).")
+                                        "alternative (scenarios/baerum-mmmm.toml), or with "
+                                        "--municipality/--all the national one "
+                                        "(scenarios/norway-mmmm.toml).")
+MunicipalityOpt = typer.Option(None, "--municipality", "-m",
+                               help="Municipality code or name (repeat for several); needs a "
+                                    "scenario with a multi-region population file.")
+AllOpt = typer.Option(False, "--all", help="Every municipality of the population file.")
+NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
+
+
+def _regions(municipality: Optional[list[str]], all_: bool):
+    if municipality and all_:
+        raise ForecastError("give --municipality or --all, not both", key="--all")
+    return "all" if all_ else (list(municipality) if municipality else None)
+
+
+def _print_regions(ds, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report import region_growth
+
+    table = Table(title=title, title_justify="left")
+    growth = region_growth(ds)
+    for col in growth.columns:
+        if col != "flagged":
+            table.add_column(str(col), justify="left" if col in ("region", "name") else "right")
+    for _, row in growth.iterrows():
+        cells = [str(row["region"]), str(row["name"]) + (" *" if row["flagged"] else "")]
+        cells += [f"{v:,.0f}" for v in row.iloc[2:4]] + [f"{row['change %']:+.1f}"]
+        table.add_row(*cells)
+    Console().print(table)
+    if ds.attrs.get("flagged_regions"):
+        typer.echo("* history before a later split is a fixed share of the merged "
+                   f"municipality, not counts: {ds.attrs['flagged_regions']}")
 
 
 @app.command()
 def project(scenario: Optional[Path] = ScenarioArg,
+            municipality: Optional[list[str]] = MunicipalityOpt,
+            all_: bool = AllOpt,
             out: Optional[Path] = typer.Option(None, "--out", help="Folder to write results to."),
             format: PopFormat = typer.Option(PopFormat.csv, "--format",
                                              help="Output format when --out is given.")):
@@ -82,8 +118,11 @@ def project(scenario: Optional[Path] = ScenarioArg,
     from .scenario import load_scenario
 
     try:
+        regions = _regions(municipality, all_)
+        if scenario is None and regions is not None:
+            scenario = NORWAY_SCENARIO
         sc = load_scenario(scenario)
-        ds = run_projection(sc)
+        ds = run_projection(sc, regions=regions)
         written = []
         if out is not None:
             from .io.outputs import write_population_outputs
@@ -91,10 +130,19 @@ def project(scenario: Optional[Path] = ScenarioArg,
     except ForecastError as exc:
         _fail(exc)
     if "area" in ds.dims:
-        from .population.areas import municipality
-        _print_population(municipality(ds), f"{sc.name}: population at 1 January (persons), "
-                                             "sum of the sub-areas")
+        from .population.areas import municipality as sum_areas
+        _print_population(sum_areas(ds), f"{sc.name}: population at 1 January (persons), "
+                                         "sum of the sub-areas")
         _print_areas(ds)
+    elif "region" in ds.dims:
+        n = ds.sizes["region"]
+        what = ("sum of the municipalities" if n > 1 else
+                str(ds["region_name"].values[0]) if "region_name" in ds.coords
+                else str(ds["region"].values[0]))
+        _print_population(ds.sum("region", keep_attrs=True),
+                          f"{sc.name}: population at 1 January (persons), {what}")
+        if n > 1:
+            _print_regions(ds, f"{sc.name}: largest and smallest growth of {n} municipalities")
     else:
         _print_population(ds, f"{sc.name}: population at 1 January (persons)")
     for path in written:

@@ -28,6 +28,26 @@ def age_group_totals(pop) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def region_growth(ds, n: int = 5) -> pd.DataFrame:
+    """The `n` regions with the largest and the `n` with the smallest growth of the total
+    from the first to the last year: code, name, persons in both years, change %, and
+    whether the region's history is flagged (not real counts)."""
+    totals = ds["pop"].sum(["sex", "age"])
+    years = totals["year"].values
+    first, last = totals.sel(year=years[0]).to_numpy(), totals.sel(year=years[-1]).to_numpy()
+    codes = [str(c) for c in ds["region"].values]
+    names = ([str(x) for x in ds["region_name"].values] if "region_name" in ds.coords
+             else codes)
+    flagged = set(ds.attrs.get("flagged_regions", "").split(", "))
+    table = pd.DataFrame({"region": codes, "name": names, int(years[0]): first,
+                          int(years[-1]): last, "change %": 100.0 * (last / first - 1.0),
+                          "flagged": [c in flagged for c in codes]})
+    table = table.sort_values("change %", ascending=False, kind="stable")
+    if len(table) > 2 * n:
+        table = pd.concat([table.head(n), table.tail(n)])
+    return table.reset_index(drop=True)
+
+
 def population_summary(ds) -> pd.DataFrame:
     """Age groups in the summary years with the % change from the base year."""
     table = age_group_totals(ds["pop"])

@@ -41,8 +41,10 @@ def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = No
             out = {}
             for name, kind in columns.items():
                 values = df[name]
-                if kind == "str":
-                    out[name] = values.str.strip()
+                if kind == "str":  # strip each distinct value once (files repeat codes)
+                    codes, uniques = pd.factorize(values)
+                    out[name] = pd.Series(np.asarray([u.strip() for u in uniques],
+                                                     dtype=object)[codes], dtype=object)
                 elif kind == "int":
                     if (values != values.round()).any():
                         raise ValueError
@@ -96,7 +98,8 @@ def region_sex_age_array(df: pd.DataFrame, value: str, path, regions, column: st
     check_range(df["age"].to_numpy(), path, "age", lower=0, upper=N_AGE - 1)
     index = {code: i for i, code in enumerate(regions)}
     rows = df[df[column].isin(index)]
-    missing = [code for code in regions if code not in set(rows[column])]
+    present = set(rows[column])
+    missing = [code for code in regions if code not in present]
     if missing:
         raise DataError(f"no rows for {column} {missing[0]!r}", file=str(path), key=column)
     dup = rows.duplicated([column, "sex", "age"])

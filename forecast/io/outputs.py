@@ -37,9 +37,11 @@ def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     population: year, sex, age, persons (stock at 1 January).
     flows: year, sex, age, component, persons, for the flows during `year`; `age` is the age
     reached on 1 January of the next year, and births are rows of age 0. Years without flows
-    (the end year of a projection) are left out. A sub-area result gets an `area` column first.
+    (the end year of a projection) are left out. A sub-area result gets an `area` column
+    first, a multi-region result a `region` column.
     """
-    dims = (["area"] if "area" in pop_ds.dims else []) + ["year", "sex", "age"]
+    lead = [d for d in ("region", "area") if d in pop_ds.dims]
+    dims = lead + ["year", "sex", "age"]
     pop = pop_ds["pop"].transpose(*dims)
     population = pop.to_dataframe(name="persons").reset_index()[dims + ["persons"]]
 
@@ -61,9 +63,9 @@ def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     has_flows = flows.groupby("year")["persons"].transform(lambda s: s.notna().any())
     flows = flows[has_flows.to_numpy(bool)]
     order = {c: i for i, c in enumerate(FLOW_COMPONENTS)}
-    areas = {a: i for i, a in enumerate(pop_ds["area"].values)} if "area" in dims else {}
+    areas = {a: i for i, a in enumerate(pop_ds[lead[0]].values)} if lead else {}
     flows = (flows.assign(_c=flows["component"].map(order),
-                          _a=flows["area"].map(areas) if areas else 0)
+                          _a=flows[lead[0]].map(areas) if areas else 0)
              .sort_values(["_a", "year", "_c", "sex", "age"], kind="stable")
              .drop(columns=["_c", "_a"]).reset_index(drop=True))
     return population, flows[columns]
@@ -209,6 +211,9 @@ def merged_result(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None) -> xr.Datase
         merged = xr.merge([pop_ds, demand], join="outer", compat="no_conflicts",
                           combine_attrs="drop")
         merged.attrs = {**pop_ds.attrs, **demand_ds.attrs}
+        for source in (pop_ds, demand):  # merge drops variable attributes: units come back
+            for name in source.variables:
+                merged[name].attrs = dict(source[name].attrs)
     return netcdf_safe(merged)
 
 
