@@ -53,6 +53,8 @@ from numba import njit, prange
 
 N_AGE = 106
 N_SURV = 107
+# reassociation lets LLVM vectorise the sums over ages; no assumption that values are finite
+FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 def empty(ndim: int) -> np.ndarray:
@@ -60,7 +62,7 @@ def empty(ndim: int) -> np.ndarray:
     return np.zeros((0,) * ndim)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _step(cur, nxt, mid0, mid1, surv, half, inm, li, outr, lo, mrate, exchange):
     """One year of ages 1..105 for one region (births and age 0 follow in _age0).
 
@@ -84,7 +86,7 @@ def _step(cur, nxt, mid0, mid1, surv, half, inm, li, outr, lo, mrate, exchange):
             mid1[s, k] = m105 * c[k] * hf[k + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _births(cur, nxt, asfr, fert, fem, out):
     total = 0.0
     for a in range(1, N_AGE):
@@ -94,7 +96,7 @@ def _births(cur, nxt, asfr, fert, fem, out):
     out[1] = total * (1.0 - fem)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _age0(born, nxt, mid0, surv, half, inm, li, outr, lo, mrate, exchange):
     for s in range(2):
         o = outr[s, 0] * lo
@@ -110,7 +112,7 @@ def _ix(n, i):
     return i if n > 1 else 0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FAST)
 def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate, out_level,
                    move_rate, move_share, exchange, group_edges,
                    pop, births, deaths, inflow, outflow, internal_in, internal_out, group_pop,
@@ -188,7 +190,7 @@ def _mv(x, r, t):
     return x[_ix(x.shape[0], r), _ix(x.shape[1], t)]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, k_lo, k_hi):
     """Share the pool of movers between regions out to their destinations (ages k_lo..k_hi-1)."""
     width = nxt.shape[0]
@@ -210,7 +212,7 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, k_lo, k_hi):
                     nxt[j, s, k] += share * a0 * h[s, k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, outr, lo,
            share, deaths, inflow, outflow, internal_in, internal_out):
     """Flows of one region and year from the stocks; deaths close the identity."""
@@ -236,7 +238,7 @@ def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, ou
             deaths[s, k] = start + im - out + i_in - i_out - nxt[s, k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _record(stock, d, r, t, want_pop, want_groups, pop, group_pop, group_edges):
     if want_pop:
         for s in range(2):
