@@ -56,11 +56,19 @@ class RunResult:
     population: object          # xarray.Dataset, see population.model
     demand: object | None       # xarray.Dataset, see demand.model and cost; None without services
     config: object | None       # demand.DemandConfig
+    costs: object | None = None  # cost.CostConfig
 
     def assumptions(self) -> list[dict]:
         """Every assumption of the run, for the workbook's sheet of assumptions."""
+        from .cost import merge_assumptions
+
         rows = population_assumptions(self.scenario)
-        return rows + (self.config.assumptions() if self.config is not None else [])
+        if self.config is None:
+            return rows
+        services = self.config.assumptions()
+        if self.costs is not None:
+            services = merge_assumptions(services, self.costs.assumptions())
+        return rows + services
 
 
 POPULATION_SECTIONS = ("population", "fertility", "mortality", "migration", "housing", "areas")
@@ -97,7 +105,8 @@ def check_charts(scenario: Scenario, services: list[str]) -> None:
 
 def run(scenario: Scenario | str | Path | None = None) -> RunResult:
     """Population, then demand, capacity and cost of the scenario's services."""
-    from .demand import parse_demand, run_demand
+    from .cost import compute_cost, parse_costs
+    from .demand import compute_demand, parse_demand
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario if scenario is not None else DEFAULT_RUN_SCENARIO)
@@ -108,11 +117,13 @@ def run(scenario: Scenario | str | Path | None = None) -> RunResult:
     if "services" not in scenario.raw:
         return RunResult(scenario, population, None, None)
     try:
-        config = parse_demand(scenario.raw, str(scenario.file), scenario.base_year,
-                              scenario.end_year)
+        file = str(scenario.file)
+        config = parse_demand(scenario.raw, file, scenario.base_year, scenario.end_year)
+        costs = parse_costs(scenario.raw, file, scenario.base_year, scenario.end_year,
+                            config.services)
         check_charts(scenario, list(config.services))
-        demand = run_demand(population, config)
+        demand = compute_cost(compute_demand(population, config), costs)
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
     demand.attrs.update(provenance(scenario))
-    return RunResult(scenario, population, demand, config)
+    return RunResult(scenario, population, demand, config, costs)

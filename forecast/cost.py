@@ -21,22 +21,29 @@ Top-level `[cost]` (global settings):
                (in prices of price_year, no real growth)
   source
 
-`compute_cost(demand, config)` returns the demand Dataset with these added (one Dataset):
-  volume(service, year)     units of the basis
-  unit_cost(service, year)  NOK per unit of the basis, fixed prices of `price_year`, real
-                            growth included
-  cost(service, year)       operating cost in NOK = volume × unit_cost; NaN without a cost table
-  investment(service, year) NOK = max(capacity(t) − capacity(t−1), 0) × investment_per_place(t);
-                            0 in the base year; NaN where no investment cost is given
+`parse_costs(raw, file, base_year, end_year, services)` reads both kinds of table into a
+CostConfig (the services are DemandConfig.services: a basis must be one the service has).
+
+`compute_cost(demand, costs)` returns the demand Dataset with these added (one Dataset), over
+the demand's leading dims (*lead: region, draw, … or none) like the rest of it:
+  volume(*lead, service, year)     units of the basis (coord cost_basis)
+  unit_cost(*lead, service, year)  NOK per unit of the basis, fixed prices of `price_year`,
+                                   real growth included
+  cost(*lead, service, year)       operating cost in NOK = volume × unit_cost; NaN without a
+                                   cost table
+  investment(*lead, service, year) NOK = max(capacity(t) − capacity(t−1), 0) ×
+                                   investment_per_place(t); 0 in the base year; NaN where no
+                                   investment cost is given
   coord cost_basis(service); attrs price_year
 
-`decompose(result, service, year_from, year_to)` splits the growth of cost into factors
-(see there); `growth_decomposition` is the arithmetic of a multiplicative decomposition.
+`decompose(result, service, year_from, year_to)` splits the growth of cost of one municipality
+into factors (see there); `growth_decomposition` is the arithmetic of a multiplicative
+decomposition.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -73,6 +80,53 @@ class ServiceCost:
 
     def basis_unit(self) -> str:
         return BASES[self.basis]
+
+
+@dataclass
+class CostConfig:
+    """The scenario's cost tables: global settings and each costed service's ServiceCost."""
+    settings: CostSettings = field(default_factory=CostSettings)
+    services: dict[str, ServiceCost] = field(default_factory=dict)
+    service_sources: dict[str, str | None] = field(default_factory=dict)  # fallback sources
+
+    def assumptions(self) -> list[dict]:
+        """Every cost value: section, key, value, unit, source (see merge_assumptions)."""
+        rows = []
+
+        def add(section, key, value, unit="", source=None):
+            if value is not None:
+                rows.append({"section": section, "key": key, "value": value, "unit": unit,
+                             "source": source or ""})
+
+        for sid, k in self.services.items():
+            sec = f"services.{sid}"
+            src = k.source or self.service_sources.get(sid)
+            add(sec, "cost.basis", k.basis, "", src)
+            per_year = " a year" if k.basis in ("need", "capacity") else ""
+            add(sec, "cost.unit_cost", k.unit_cost, f"NOK per {k.basis_unit()}{per_year}", src)
+            add(sec, "cost.price_year", k.price_year, "year", src)
+            add(sec, "cost.real_growth", k.real_growth, "per year", src)
+            add(sec, "cost.investment_per_place", k.investment_per_place, "NOK per place", src)
+        if self.settings.price_year is not None:
+            src = self.settings.source
+            add("cost", "price_year", self.settings.price_year, "year", src)
+            add("cost", "real_growth", self.settings.real_growth, "per year", src)
+            add("cost", "price_index", self.settings.price_index, "index", src)
+        return rows
+
+
+def merge_assumptions(service_rows: list[dict], cost_rows: list[dict]) -> list[dict]:
+    """Each service's cost rows right after its other rows; the global [cost] rows last."""
+    by_section: dict[str, list[dict]] = {}
+    for row in cost_rows:
+        by_section.setdefault(row["section"], []).append(row)
+    last = {row["section"]: i for i, row in enumerate(service_rows)}
+    out = []
+    for i, row in enumerate(service_rows):
+        out.append(row)
+        if last[row["section"]] == i:
+            out.extend(by_section.pop(row["section"], []))
+    return out + [row for rows in by_section.values() for row in rows]
 
 
 def _price_year(value, file, key) -> int:
@@ -127,6 +181,45 @@ def parse_service_cost(table, *, file: str, key: str, base_year: int,
     return out
 
 
+def _check_basis(service, cost: ServiceCost, file: str, prefix: str) -> None:
+    """The basis must be a volume the service has (demand.Service: capacity, intensity)."""
+    needs = {"capacity": (service.capacity is not None, "a capacity table"),
+             "hours": (service.hours_per_user_week is not None
+                       or service.hours_per_user_year is not None,
+                       "intensity.hours_per_user_week or intensity.hours_per_user_year"),
+             "months": (service.months_per_user is not None, "intensity.months_per_user")}
+    if cost.basis in needs and not needs[cost.basis][0]:
+        raise ScenarioError(f"basis {cost.basis!r} needs the service's {needs[cost.basis][1]}",
+                            file=file, key=f"{prefix}.cost.basis")
+    if cost.investment_per_place is not None and service.capacity is None:
+        raise ScenarioError("investment is paid for new places: the service needs a capacity "
+                            "table", file=file, key=f"{prefix}.cost.investment_per_place")
+
+
+def parse_costs(raw: dict, file: str, base_year: int, end_year: int,
+                services: dict) -> CostConfig:
+    """The top-level `[cost]` and every `[services.<id>.cost]` of a merged scenario.
+
+    services: DemandConfig.services (parsed first), for the basis checks and sources."""
+    config = CostConfig()
+    tables = raw.get("services", {})
+    for sid, service in services.items():
+        config.service_sources[sid] = service.source
+        table = tables.get(sid, {}).get("cost")
+        if table is None:
+            continue
+        prefix = f"services.{sid}"
+        cost = parse_service_cost(table, file=file, key=f"{prefix}.cost", base_year=base_year,
+                                  end_year=end_year)
+        _check_basis(service, cost, file, prefix)
+        config.services[sid] = cost
+    config.settings = parse_cost_settings(raw.get("cost", {}), file=file, base_year=base_year,
+                                          end_year=end_year)
+    for sid, cost in config.services.items():
+        check_price_year(cost, config.settings, file=file, key=f"services.{sid}.cost")
+    return config
+
+
 def check_price_year(cost: ServiceCost, settings: CostSettings, *, file: str, key: str) -> None:
     """A service's prices must be convertible to the global price year."""
     if settings.price_year is None:
@@ -154,41 +247,53 @@ def growth_index(real_growth, years) -> np.ndarray:
     return np.concatenate([[1.0], np.cumprod(1.0 + g[1:])])
 
 
-def compute_cost(demand: xr.Dataset, config) -> xr.Dataset:
-    """The demand Dataset with volume, unit_cost, cost and investment added."""
+def compute_cost(demand: xr.Dataset, config: CostConfig) -> xr.Dataset:
+    """The demand Dataset with volume, unit_cost, cost and investment added, over the same
+    leading dims (the arithmetic runs on the last axis, years; no loop over regions)."""
     years = demand["year"].to_numpy()
-    settings = config.cost
+    settings = config.settings
     ids = [str(s) for s in demand["service"].values]
-    n = len(years)
-    out = {name: np.full((len(ids), n), np.nan)
+    dims = tuple(d for d in demand["need"].dims if d not in ("service", "year")) + (
+        "service", "year")
+
+    cache = {}
+
+    def values(name):   # (*lead, service, year), each variable read once
+        if name not in cache:
+            cache[name] = demand[name].transpose(*dims).to_numpy()
+        return cache[name]
+
+    need = values("need")
+    out = {name: np.full(need.shape, np.nan)
            for name in ("volume", "unit_cost", "cost", "investment")}
     bases = []
     for i, sid in enumerate(ids):
-        k = config.services[sid].cost
+        k = config.services.get(sid)
         bases.append("" if k is None else k.basis)
         if k is None:
             continue
-        row = demand.sel(service=sid)
-        need = row["need"].to_numpy()
-        volume = {"need": lambda: need, "capacity": lambda: row["capacity"].to_numpy(),
-                  "hours": lambda: row["hours"].to_numpy(),
-                  "months": lambda: need * row["months_per_user"].to_numpy()}[k.basis]()
+        n = need[..., i, :]
+        volume = {"need": lambda: n, "capacity": lambda: values("capacity")[..., i, :],
+                  "hours": lambda: values("hours")[..., i, :],
+                  "months": lambda: n * values("months_per_user")[..., i, :]}[k.basis]()
         factor = price_factor(k.price_year, settings)
         growth = k.real_growth if k.real_growth is not None else settings.real_growth
         unit = evaluate(k.unit_cost, years) * factor * growth_index(growth, years)
-        out["volume"][i] = volume
-        out["unit_cost"][i] = unit
-        out["cost"][i] = volume * unit
+        out["volume"][..., i, :] = volume
+        out["unit_cost"][..., i, :] = unit
+        out["cost"][..., i, :] = volume * unit
         if k.investment_per_place is not None:
-            cap = row["capacity"].to_numpy()
-            new = np.concatenate([[0.0], np.maximum(np.diff(cap), 0.0)])
-            out["investment"][i] = new * evaluate(k.investment_per_place, years) * factor
+            cap = values("capacity")[..., i, :]
+            new = np.maximum(np.diff(cap, axis=-1), 0.0)
+            new = np.concatenate([np.zeros(new.shape[:-1] + (1,)), new], axis=-1)
+            out["investment"][..., i, :] = new * evaluate(k.investment_per_place, years) * factor
     ds = demand.copy()
-    units = {"volume": "", "unit_cost": "NOK", "cost": "NOK", "investment": "NOK"}
-    for name, values in out.items():
-        ds[name] = xr.DataArray(values, dims=("service", "year"), attrs={"units": units[name]})
+    units = {"volume": "see coord cost_basis", "unit_cost": "NOK", "cost": "NOK",
+             "investment": "NOK"}
+    for name, v in out.items():
+        ds[name] = xr.DataArray(v, dims=dims, attrs={"units": units[name]})
     ds = ds.assign_coords(cost_basis=("service", bases))
-    if settings is not None and settings.price_year is not None:
+    if settings.price_year is not None:
         ds.attrs["price_year"] = settings.price_year
     return ds
 
@@ -235,6 +340,11 @@ def decompose(result: xr.Dataset, service: str | None, year_from: int, year_to: 
     (= cost(year_from) × change of the factor alone; combined takes the rest, so the effects
     add up to the total change in NOK).
     """
+    lead = [d for d in result["need"].dims if d not in ("service", "year")]
+    if lead:
+        raise ForecastError(f"decompose works on one municipality: select one first (e.g. "
+                            f"result.sel({lead[0]}=...)); the result has the dims "
+                            f"{', '.join(lead)}", key=lead[0])
     i0 = _year_index(result, year_from, "year_from")
     i1 = _year_index(result, year_to, "year_to")
     ids = [str(s) for s in result["service"].values]

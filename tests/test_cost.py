@@ -4,16 +4,21 @@ import tomllib
 
 import numpy as np
 import pytest
+import xarray as xr
 
-from forecast.cost import compute_cost, decompose, growth_decomposition, growth_index
+from forecast.cost import (compute_cost, decompose, growth_decomposition, growth_index,
+                           merge_assumptions, parse_costs)
 from conftest import synthetic_population as population
-from forecast.demand import compute_demand, parse_demand, run_demand
+from forecast.demand import compute_demand, parse_demand
+from forecast.errors import ForecastError
 
 
 def run(toml, pop):
     years = pop["year"].values
-    config = parse_demand(tomllib.loads(toml), "test.toml", int(years[0]), int(years[-1]))
-    return run_demand(pop, config)
+    raw, base, end = tomllib.loads(toml), int(years[0]), int(years[-1])
+    config = parse_demand(raw, "test.toml", base, end)
+    return compute_cost(compute_demand(pop, config),
+                        parse_costs(raw, "test.toml", base, end, config.services))
 
 
 def test_growth_decomposition_of_social_assistance_2015_2019():
@@ -173,11 +178,44 @@ cost = {basis = "need", unit_cost = 1000, price_year = 2018}
 
 def test_compute_cost_adds_to_the_demand_dataset():
     pop = population([2018, 2019], {85: [100, 100]})
-    config = parse_demand(tomllib.loads(HOME.format(growth=0.0, unit_cost=500, price_year=2018)),
-                          "t.toml", 2018, 2019)
+    raw = tomllib.loads(HOME.format(growth=0.0, unit_cost=500, price_year=2018))
+    config = parse_demand(raw, "t.toml", 2018, 2019)
     dem = compute_demand(pop, config)
     assert "cost" not in dem
-    ds = compute_cost(dem, config)
+    ds = compute_cost(dem, parse_costs(raw, "t.toml", 2018, 2019, config.services))
     for name in ("need", "capacity", "gap", "coverage", "group_population", "hours", "cost",
                  "investment", "first_shortfall_year", "label", "unit"):
         assert name in ds.variables
+    for name in ds.data_vars:
+        assert "units" in ds[name].attrs, name
+    assert ds["cost"].attrs["units"] == "NOK"
+
+
+def test_cost_rows_follow_each_services_rows_and_global_rows_come_last():
+    raw = tomllib.loads(HOME.format(growth=0.01, unit_cost=500, price_year=2018) + """
+[services.z]
+label = "Z"
+unit = "u"
+groups = "80+"
+coverage = {kind = "base", users = 1}
+""")
+    config = parse_demand(raw, "t.toml", 2018, 2019)
+    rows = merge_assumptions(config.assumptions(),
+                             parse_costs(raw, "t.toml", 2018, 2019, config.services).assumptions())
+    keys = [(r["section"], r["key"]) for r in rows]
+    first_z = keys.index(("services.z", "label"))
+    assert keys[first_z - 1][1].startswith("cost.")       # h's cost rows before z's rows
+    assert keys[-3:] == [("cost", "price_year"), ("cost", "real_growth"), ("cost", "price_index")]
+    assert ("services.h", "cost.unit_cost") in keys
+    unit_cost = rows[keys.index(("services.h", "cost.unit_cost"))]
+    assert unit_cost["unit"] == "NOK per hour"
+
+
+def test_decompose_asks_for_one_region():
+    pop = population([2018, 2019], {85: [100, 150]})
+    ds = run(HOME.format(growth=0.0, unit_cost=500, price_year=2018), pop)
+    two = xr.concat([ds, ds], dim="region").assign_coords(region=["a", "b"])
+    with pytest.raises(ForecastError, match="region"):
+        decompose(two, "h", 2018, 2019)
+    one = decompose(two.sel(region="b"), "h", 2018, 2019).set_index("effect")
+    assert one.loc["demography", "ratio"] == pytest.approx(1.5)

@@ -9,17 +9,27 @@ import pytest
 import xarray as xr
 
 from conftest import synthetic_population as population
-from forecast.demand import compute_demand, parse_demand, run_demand
+from forecast.cost import compute_cost, parse_costs
+from forecast.demand import compute_demand, parse_demand
 from forecast.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = "test.toml"
 
 
+def run_demand(pop, raw, file, base, end):
+    """Demand, then cost, as api.run composes them."""
+    config = parse_demand(raw, file, base, end)
+    costs = parse_costs(raw, file, base, end, config.services)
+    return compute_cost(compute_demand(pop, config), costs)
+
+
 def demand(toml: str, pop: xr.Dataset, base=None, end=None, *, cost=False):
     years = pop["year"].values
-    config = parse_demand(tomllib.loads(toml), FILE, int(base or years[0]), int(end or years[-1]))
-    return (run_demand if cost else compute_demand)(pop, config)
+    raw, base, end = tomllib.loads(toml), int(base or years[0]), int(end or years[-1])
+    if cost:
+        return run_demand(pop, raw, FILE, base, end)
+    return compute_demand(pop, parse_demand(raw, FILE, base, end))
 
 
 def need(ds, sid="s"):
@@ -220,10 +230,11 @@ def test_baerum_files_parse_and_run_on_a_synthetic_population(name):
     assert (raw["base_year"], raw["end_year"]) == (2018, 2038)
     config = parse_demand(raw, name, 2018, 2038)
     assert {"heldogn", "hjemmetjenester", "sosialhjelp"} <= set(config.services)
-    for row in config.assumptions():
+    costs = parse_costs(raw, name, 2018, 2038, config.services)
+    for row in config.assumptions() + costs.assumptions():
         assert row["source"], f"{row['section']}.{row['key']} has no source"
     ages = {a: [1500.0 * (1 + 0.02 * i) for i in range(21)] for a in range(0, 106)}
-    ds = run_demand(population(range(2018, 2039), ages), config)
+    ds = run_demand(population(range(2018, 2039), ages), raw, name, 2018, 2038)
     assert np.isfinite(ds["need"]).all()
     assert np.isfinite(ds["cost"]).all()
     assert ds.attrs["price_year"] == 2018

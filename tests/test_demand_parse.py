@@ -4,6 +4,7 @@ import tomllib
 
 import pytest
 
+from forecast.cost import parse_costs
 from forecast.demand import parse_demand
 from forecast.errors import ScenarioError
 
@@ -45,7 +46,11 @@ cost = {basis = "hours", unit_cost = 1000, price_year = 2018}
 
 
 def parse(text):
-    return parse_demand(tomllib.loads(text), FILE, 2018, 2038)
+    """Services, then their costs, as api.run parses them."""
+    raw = tomllib.loads(text)
+    config = parse_demand(raw, FILE, 2018, 2038)
+    parse_costs(raw, FILE, 2018, 2038, config.services)
+    return config
 
 
 def broken(old, new, key, *words):

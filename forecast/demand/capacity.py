@@ -90,10 +90,13 @@ def capacity_series(cap: Capacity, years: np.ndarray, *, file: str, key: str) ->
     return series
 
 
-def first_shortfall_year(need: np.ndarray, capacity: np.ndarray, years: np.ndarray) -> float:
-    """The first year with need > capacity; NaN if none (or no capacity)."""
+def first_shortfall_year(need: np.ndarray, capacity: np.ndarray, years: np.ndarray):
+    """The first year with need > capacity; NaN if none (or no capacity).
+
+    need, capacity: (..., years); returns (...) (a float for 1-d input)."""
     short = np.asarray(need) > np.asarray(capacity) + 1e-9
-    return float(years[np.argmax(short)]) if short.any() else float("nan")
+    first = np.where(short.any(axis=-1), years[np.argmax(short, axis=-1)], np.nan)
+    return float(first) if first.ndim == 0 else first
 
 
 def parse_substitution(table, *, file: str, key: str, base_year: int,
@@ -114,7 +117,10 @@ def served(need: np.ndarray, capacity: np.ndarray) -> np.ndarray:
 
 
 def substitution_users(served_from: np.ndarray, pop_from: np.ndarray, share, years) -> np.ndarray:
-    """Users removed from the substituting service each year (negative: users added)."""
-    ref_rate = served_from[0] / pop_from[0] if pop_from[0] > 0 else 0.0
+    """Users removed from the substituting service each year (negative: users added).
+
+    served_from, pop_from: (..., years), years[0] the base year."""
+    p0 = pop_from[..., :1]
+    ref_rate = np.where(p0 > 0, served_from[..., :1] / np.where(p0 > 0, p0, 1.0), 0.0)
     excess = served_from - ref_rate * pop_from
     return evaluate(share, years) * excess

@@ -20,6 +20,11 @@ A service's `[services.<id>.coverage]` table has a `kind` and the keys of that k
 
 Every kind also accepts `users` (the observed base-year count, kept as an assumption) and
 `source`. "trend" and "capacity" give users for the groups together (no split by group).
+
+`coverage_users` works on a leading axis L (regions × draws flattened): group populations
+(L, groups, years) in, users (L, years) out. "base" and "target" take base-year users per
+L row (per region from a table, or the scenario's repeated); "path" rates apply to every row;
+"trend" and "capacity" hold one municipality's counts (the caller allows them only then).
 """
 
 from __future__ import annotations
@@ -86,11 +91,12 @@ def _per_group(value, n: int, file, key, check, *, allow_single=True) -> tuple:
 
 def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
                    end_year: int, has_capacity: bool, users=None,
-                   users_key: str | None = None) -> Coverage:
+                   users_key: str | None = None, users_required: bool = True) -> Coverage:
     """Validate a coverage table; `key` is its dotted name (services.<id>.coverage).
 
     Base-year users may be given in the table or, as a fact of the service that survives a
-    change of coverage kind in an alternative, by the caller (`users`, found at `users_key`)."""
+    change of coverage kind in an alternative, by the caller (`users`, found at `users_key`).
+    users_required=False: "base"/"target" users may come per region from a table instead."""
     if not isinstance(table, dict):
         raise ScenarioError(f"expected a table with `kind`, got {table!r}", file=file, key=key)
     if "kind" not in table:
@@ -124,7 +130,7 @@ def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
         n_users = 1 if kind == "trend" else n_groups
         cov.users = _per_group(users, n_users, file, users_key,
                                lambda v, k: _number(v, file, k, lower=0.0), allow_single=False)
-    elif kind in ("base", "target"):
+    elif kind in ("base", "target") and users_required:
         raise ScenarioError(f"missing base-year users (one per age group) for coverage kind "
                             f"{kind!r}", file=file, key=users_key)
 
@@ -209,53 +215,81 @@ def trend_slope(cov: Coverage) -> float:
     return (h[b] / h[a]) ** (1.0 / (b - a)) - 1.0
 
 
-def coverage_users(cov: Coverage, group_pop: np.ndarray, years: np.ndarray,
-                   capacity: np.ndarray | None, *, file: str, key: str):
-    """Users of a service each year.
+def _no_place(_row: int) -> str:
+    return ""
 
-    group_pop: (groups, years) persons; years[0] is the base year.
-    Returns (by_group, total): by_group (groups, years) or None for kinds without a split.
+
+def coverage_users(cov: Coverage, group_pop: np.ndarray, years: np.ndarray,
+                   capacity: np.ndarray | None, users: np.ndarray | None = None, *, file: str,
+                   key: str, users_key: str | None = None, error=ScenarioError,
+                   where=_no_place):
+    """Users of a service each year, for every row of the leading axis L.
+
+    group_pop: (L, groups, years) persons; years[0] is the base year.
+    capacity: (L, years) places (kind "capacity").
+    users: (L, groups) base-year users for "base"/"target"; default the scenario's.
+    users_key, error: where those users came from and the error to raise about them;
+    where(row) names a row of L in messages (" in region 0301"; "" for one municipality).
+    Returns (by_group, total): by_group (L, groups, years) or None for kinds without a split,
+    total (L, years).
     """
     base = years[0]
     if cov.kind in ("base", "target"):
-        users = np.asarray(cov.users)
-        pop0 = group_pop[:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate0 = np.where(pop0 > 0, users / np.where(pop0 > 0, pop0, 1.0), 0.0)
-        for i, (u, p) in enumerate(zip(users, pop0)):
-            if (p <= 0 and u > 0) or rate0[i] > 1.0:
-                raise ScenarioError(f"base-year users {u:g} exceed the group's population "
-                                    f"{p:g} in {base} (coverage above 1)", file=file,
-                                    key=cov.users_key + (f"[{i}]" if len(users) > 1 else ""))
+        users = np.broadcast_to(np.asarray(cov.users if users is None else users, float),
+                                group_pop.shape[:2])
+        users_key = users_key or cov.users_key
+        pop0 = group_pop[:, :, 0]
+        pos = pop0 > 0
+        rate0 = np.where(pos, users / np.where(pos, pop0, 1.0), 0.0)
+        bad = (~pos & (users > 0)) | (rate0 > 1.0)
+        if bad.any():
+            row, i = np.argwhere(bad)[0]
+            raise error(f"base-year users {users[row, i]:g} exceed the group's population "
+                        f"{pop0[row, i]:g} in {base}{where(row)} (coverage above 1)", file=file,
+                        key=users_key + (f"[{i}]" if users.shape[1] > 1 else ""))
         if cov.kind == "base":
-            rates = np.repeat(rate0[:, None], len(years), axis=1)
+            rates = rate0[:, :, None]
         else:
-            rates = np.array([evaluate({base: r0, cov.target_year: t}, years)
-                              for r0, t in zip(rate0, cov.target)])
+            # np.interp's arithmetic (y0 + slope * (x - x0), y1 from the target year on),
+            # so a region gives the same numbers as a single-municipality run
+            target = np.asarray(cov.target, float)
+            slope = (target - rate0) / (cov.target_year - base)
+            t = years.astype(float)
+            rates = np.where(t >= cov.target_year, target[:, None],
+                             slope[:, :, None] * (t - base) + rate0[:, :, None])
         by_group = rates * group_pop
-        return by_group, by_group.sum(axis=0)
+        return by_group, by_group.sum(axis=1)
     if cov.kind == "path":
         rates = np.array([evaluate(r, years) for r in cov.rate])
         by_group = rates * group_pop
-        return by_group, by_group.sum(axis=0)
+        return by_group, by_group.sum(axis=1)
     if cov.kind == "capacity":
-        return None, np.asarray(capacity, dtype=float).copy()
-    return None, _trend_users(cov, group_pop.sum(axis=0), years, file=file, key=key)
+        return None, np.array(capacity, dtype=float)
+    return None, _trend_users(cov, group_pop.sum(axis=1), years, file=file, key=key,
+                              where=where)
 
 
-def _trend_users(cov: Coverage, pop: np.ndarray, years: np.ndarray, *, file, key) -> np.ndarray:
+def _trend_users(cov: Coverage, pop: np.ndarray, years: np.ndarray, *, file, key,
+                 where) -> np.ndarray:
+    """pop (L, years) -> users (L, years)."""
     t = years - years[0]
     u0, slope = cov.users[0], trend_slope(cov)
-    users = u0 + slope * t if cov.method == "absolute" else u0 * (1.0 + slope) ** t
+    one = u0 + slope * t if cov.method == "absolute" else u0 * (1.0 + slope) ** t
+    users = np.repeat(one[None, :], pop.shape[0], axis=0)
     if cov.until is not None:
         i = int(np.searchsorted(years, cov.until))
-        rate = users[i] / pop[i] if pop[i] > 0 else 0.0
-        users[i + 1:] = rate * pop[i + 1:]
-    for y, u, p in zip(years, users, pop):
+        pos = pop[:, i] > 0
+        rate = np.where(pos, users[:, i] / np.where(pos, pop[:, i], 1.0), 0.0)
+        users[:, i + 1:] = rate[:, None] * pop[:, i + 1:]
+    bad = (users < 0) | (users > pop)
+    if bad.any():
+        row, j = np.argwhere(bad)[0]
+        y, u, p = years[j], users[row, j], pop[row, j]
         if u < 0:
-            raise ScenarioError(f"the trend gives negative users ({u:.1f}) in {y}; shorten it "
-                                f"with until = year", file=file, key=f"{key}.history")
-        if u > p:
-            raise ScenarioError(f"the trend gives more users ({u:.1f}) than the group's "
-                                f"population ({p:g}) in {y}", file=file, key=f"{key}.history")
+            msg = (f"the trend gives negative users ({u:.1f}) in {y}{where(row)}; shorten it "
+                   f"with until = year")
+        else:
+            msg = (f"the trend gives more users ({u:.1f}) than the group's population ({p:g}) "
+                   f"in {y}{where(row)}")
+        raise ScenarioError(msg, file=file, key=f"{key}.history")
     return users

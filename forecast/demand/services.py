@@ -1,4 +1,4 @@
-"""Service definitions: the scenario's `services` and `cost` tables → DemandConfig.
+"""Service definitions: the scenario's `services` tables → DemandConfig.
 
 Services are data: none is named in the code. One `[services.<id>]` table per service
 (id: lower-case letters, digits and _), with these keys:
@@ -16,11 +16,13 @@ Services are data: none is named in the code. One `[services.<id>]` table per se
   capacity    table, optional: base, openings, closures (capacity.py)
   substitution table, optional: from, share (capacity.py)
   cost        table, optional: basis, unit_cost, price_year, real_growth,
-              investment_per_place (forecast/cost.py)
+              investment_per_place; parsed by forecast/cost.py (parse_costs), not here
   source      string, optional: where the values come from. Every nested table may have its
               own `source`; `DemandConfig.assumptions()` lists each value with the nearest one.
 
 The top-level `[cost]` table holds the global price settings (forecast/cost.py).
+Base-year users may also come per region from a table (region_users.py): DemandConfig then
+holds users_by_region[service id] = (R, groups) for the region codes `regions`.
 Every dated value is "a number or {year = value}" (forecast.paths).
 """
 
@@ -67,7 +69,6 @@ class Service:
     intensity_source: str | None = None
     capacity: Capacity | None = None
     substitution: Substitution | None = None
-    cost: object | None = None      # forecast.cost.ServiceCost
     source: str | None = None
 
 
@@ -77,7 +78,10 @@ class DemandConfig:
     base_year: int
     end_year: int
     services: dict[str, Service] = field(default_factory=dict)
-    cost: object = None              # forecast.cost.CostSettings
+    # base-year users per region: service id -> (len(regions), groups); see region_users.py
+    users_by_region: dict[str, np.ndarray] = field(default_factory=dict)
+    regions: tuple[str, ...] = ()
+    users_file: str | None = None    # the file they were read from (for errors)
 
     @property
     def years(self) -> np.ndarray:
@@ -89,7 +93,8 @@ class DemandConfig:
         return first + [sid for sid in self.services if sid not in first]
 
     def assumptions(self) -> list[dict]:
-        """Every value of the services and cost tables: section, key, value, unit, source."""
+        """Every value of the services tables: section, key, value, unit, source (the cost
+        values are forecast.cost.CostConfig.assumptions())."""
         rows = []
 
         def add(section, key, value, unit="", source=None):
@@ -130,22 +135,10 @@ class DemandConfig:
                 src = s.substitution.source or s.source
                 add(sec, "substitution.from", s.substitution.from_service, "", src)
                 add(sec, "substitution.share", s.substitution.share, "share", src)
-            if s.cost is not None:
-                k = s.cost
-                src = k.source or s.source
-                add(sec, "cost.basis", k.basis, "", src)
-                per_year = " a year" if k.basis in ("need", "capacity") else ""
-                add(sec, "cost.unit_cost", k.unit_cost, f"NOK per {k.basis_unit()}{per_year}",
-                    src)
-                add(sec, "cost.price_year", k.price_year, "year", src)
-                add(sec, "cost.real_growth", k.real_growth, "per year", src)
-                add(sec, "cost.investment_per_place", k.investment_per_place, "NOK per place",
-                    src)
-        if self.cost is not None and self.cost.price_year is not None:
-            src = self.cost.source
-            add("cost", "price_year", self.cost.price_year, "year", src)
-            add("cost", "real_growth", self.cost.real_growth, "per year", src)
-            add("cost", "price_index", self.cost.price_index, "index", src)
+            if s.id in self.users_by_region:
+                users = self.users_by_region[s.id]
+                add(sec, "users_by_region", f"{len(self.regions)} regions, total "
+                    f"{users.sum():g}", s.unit, self.users_file)
         return rows
 
 
@@ -190,9 +183,8 @@ def _string(table, k, file, prefix, required=False):
     return value
 
 
-def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) -> Service:
-    from ..cost import parse_service_cost
-
+def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int,
+                  region_users: bool = False) -> Service:
     prefix = f"services.{sid}"
     if not _ID.match(sid):
         raise ScenarioError("expected a service id of lower-case letters, digits and _",
@@ -211,7 +203,8 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) 
     coverage = parse_coverage(table["coverage"], len(groups), file=file,
                               key=f"{prefix}.coverage", base_year=base_year, end_year=end_year,
                               has_capacity=capacity is not None, users=table.get("users"),
-                              users_key=f"{prefix}.users" if "users" in table else None)
+                              users_key=f"{prefix}.users" if "users" in table else None,
+                              users_required=not region_users)
     service = Service(id=sid, label=_string(table, "label", file, prefix, True),
                       unit=_string(table, "unit", file, prefix, True), groups=groups,
                       coverage=coverage, capacity=capacity,
@@ -222,10 +215,6 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int) 
         service.substitution = parse_substitution(
             table["substitution"], file=file, key=f"{prefix}.substitution",
             base_year=base_year, end_year=end_year)
-    if "cost" in table:
-        service.cost = parse_service_cost(table["cost"], file=file, key=f"{prefix}.cost",
-                                          base_year=base_year, end_year=end_year)
-        _check_cost_basis(service, file, prefix)
     return service
 
 
@@ -241,25 +230,13 @@ def _parse_intensity(service: Service, table, file: str, key: str, horizon) -> N
     service.intensity_source = _string(table, "source", file, key)
 
 
-def _check_cost_basis(s: Service, file: str, prefix: str) -> None:
-    basis = s.cost.basis
-    needs = {"capacity": (s.capacity is not None, "a capacity table"),
-             "hours": (s.hours_per_user_week is not None or s.hours_per_user_year is not None,
-                       "intensity.hours_per_user_week or intensity.hours_per_user_year"),
-             "months": (s.months_per_user is not None, "intensity.months_per_user")}
-    if basis in needs and not needs[basis][0]:
-        raise ScenarioError(f"basis {basis!r} needs the service's {needs[basis][1]}",
-                            file=file, key=f"{prefix}.cost.basis")
-    if s.cost.investment_per_place is not None and s.capacity is None:
-        raise ScenarioError("investment is paid for new places: the service needs a capacity "
-                            "table", file=file, key=f"{prefix}.cost.investment_per_place")
+def parse_demand(raw: dict, file: str, base_year: int, end_year: int, *,
+                 region_users: bool = False) -> DemandConfig:
+    """The `services` tables of a merged scenario → DemandConfig (other keys, and each
+    service's `cost` table, belong to other stages and are ignored here).
 
-
-def parse_demand(raw: dict, file: str, base_year: int, end_year: int) -> DemandConfig:
-    """The `services` and `cost` tables of a merged scenario → DemandConfig (other keys are
-    the population stages' and are ignored)."""
-    from ..cost import check_price_year, parse_cost_settings
-
+    region_users: base-year users will come from a per-region table (read_region_users), so
+    coverage kinds "base" and "target" may leave out `users`."""
     config = DemandConfig(file=file, base_year=base_year, end_year=end_year)
     services = raw.get("services", {})
     if not isinstance(services, dict):
@@ -267,9 +244,7 @@ def parse_demand(raw: dict, file: str, base_year: int, end_year: int) -> DemandC
                             key="services")
     for sid, table in services.items():
         config.services[sid] = parse_service(sid, table, file=file, base_year=base_year,
-                                             end_year=end_year)
-    config.cost = parse_cost_settings(raw.get("cost", {}), file=file, base_year=base_year,
-                                      end_year=end_year)
+                                             end_year=end_year, region_users=region_users)
     for s in config.services.values():
         if s.substitution is not None:
             key = f"services.{s.id}.substitution.from"
@@ -281,6 +256,4 @@ def parse_demand(raw: dict, file: str, base_year: int, end_year: int) -> DemandC
             if src.substitution is not None:
                 raise ScenarioError(f"service {src.id!r} has a substitution of its own; chains "
                                     f"are not supported", file=file, key=key)
-        if s.cost is not None:
-            check_price_year(s.cost, config.cost, file=file, key=f"services.{s.id}.cost")
     return config

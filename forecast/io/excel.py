@@ -221,7 +221,7 @@ def _long_sheet(ws, demand_ds, columns: list[tuple[str, str, str]], extra=None) 
 
 
 def _services_sheet(ws, demand_ds) -> None:
-    from .outputs import DEMAND_MEASURES, _demand_measures
+    from .outputs import DEMAND_MEASURES, _demand_measures, plain_units
 
     columns = [("need", "Behov", PERSONS), ("coverage", "Dekningsgrad", SHARE),
                ("group_population", "Målgruppe (personer)", PERSONS),
@@ -229,7 +229,7 @@ def _services_sheet(ws, demand_ds) -> None:
     if demand_ds is not None:
         for var in _demand_measures(demand_ds):
             if var not in DEMAND_MEASURES:
-                units = demand_ds[var].attrs.get("units", demand_ds[var].attrs.get("unit"))
+                units = plain_units(demand_ds[var])
                 columns.append((var, f"{var} ({units})" if units else var, DECIMAL))
     _long_sheet(ws, demand_ds, columns)
 

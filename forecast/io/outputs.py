@@ -89,6 +89,13 @@ def _demand_measures(ds: xr.Dataset) -> list[str]:
     return known + extra
 
 
+def plain_units(da: xr.DataArray) -> str:
+    """The units attribute; "" where it only points at a per-service coord ("see coord
+    unit": substitution, volume), as the tables showed before variables had units."""
+    units = str(da.attrs.get("units", da.attrs.get("unit", "")))
+    return "" if units.startswith("see coord ") else units
+
+
 def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataFrame:
     """Long table scenario, service, year, measure, value, unit; missing values are left out.
 
@@ -117,7 +124,7 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
         if measure in DEMAND_MEASURES and unit is None:
             frame["unit"] = frame["service"].map(units)
         else:
-            frame["unit"] = unit if unit else str(da.attrs.get("units", da.attrs.get("unit", "")))
+            frame["unit"] = unit if unit else plain_units(da)
         frame.insert(2, "measure", measure)
         parts.append(frame)
     if not parts:
