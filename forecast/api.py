@@ -57,6 +57,7 @@ class RunResult:
     demand: object | None       # xarray.Dataset, see demand.model and cost; None without services
     config: object | None       # demand.DemandConfig
     costs: object | None = None  # cost.CostConfig
+    areas: object | None = None  # the sub-areas' population (area, year, sex, age), if any
 
     def assumptions(self) -> list[dict]:
         """Every assumption of the run, for the workbook's sheet of assumptions."""
@@ -103,22 +104,36 @@ def check_charts(scenario: Scenario, services: list[str]) -> None:
                                 f"one of {', '.join(services)}", file=str(scenario.file), key=key)
 
 
-def run(scenario: Scenario | str | Path | None = None) -> RunResult:
-    """Population, then demand, capacity and cost of the scenario's services."""
+def run(scenario: Scenario | str | Path | None = None, regions=None) -> RunResult:
+    """Population, then demand, capacity and cost of the scenario's services.
+
+    With a multi-region population file (`regions` = "all", codes or names) every result has
+    a `region` dim; base-year users per region come from the scenario's
+    `service_users_file` (municipality,service,[group,]users). Sub-areas: demand is the
+    municipality's (the sum of the areas); `RunResult.areas` keeps the areas."""
     from .cost import compute_cost, parse_costs
     from .demand import compute_demand, parse_demand
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario if scenario is not None else DEFAULT_RUN_SCENARIO)
-    population = project(scenario)
+    population = project(scenario, regions=regions)
+    areas = None
     if "area" in population.dims:
         from .population.areas import municipality
-        population = municipality(population)
+        areas, population = population, municipality(population)
     if "services" not in scenario.raw:
-        return RunResult(scenario, population, None, None)
+        return RunResult(scenario, population, None, None, areas=areas)
     try:
         file = str(scenario.file)
-        config = parse_demand(scenario.raw, file, scenario.base_year, scenario.end_year)
+        users_file = scenario.raw.get("service_users_file")
+        many = "region" in population.dims
+        config = parse_demand(scenario.raw, file, scenario.base_year, scenario.end_year,
+                              region_users=many and users_file is not None)
+        if many and users_file is not None:
+            from .inputs.region_users import read_region_users
+            codes = tuple(str(c) for c in population["region"].values)
+            config.users_by_region = read_region_users(users_file, config.services, codes)
+            config.regions, config.users_file = codes, str(users_file)
         costs = parse_costs(scenario.raw, file, scenario.base_year, scenario.end_year,
                             config.services)
         check_charts(scenario, list(config.services))
@@ -126,4 +141,4 @@ def run(scenario: Scenario | str | Path | None = None) -> RunResult:
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
     demand.attrs.update(provenance(scenario))
-    return RunResult(scenario, population, demand, config, costs)
+    return RunResult(scenario, population, demand, config, costs, areas=areas)

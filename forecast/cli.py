@@ -77,6 +77,7 @@ MunicipalityOpt = typer.Option(None, "--municipality", "-m",
                                     "scenario with a multi-region population file.")
 AllOpt = typer.Option(False, "--all", help="Every municipality of the population file.")
 NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
+NORWAY_SERVICES_SCENARIO = REPO_ROOT / "scenarios" / "norway-tjenester.toml"
 
 
 def _regions(municipality: Optional[list[str]], all_: bool):
@@ -177,29 +178,49 @@ def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
 
 @app.command()
 def run(scenario: Optional[Path] = RunScenarioArg,
+        municipality: Optional[list[str]] = MunicipalityOpt,
+        all_: bool = AllOpt,
         out: Optional[Path] = typer.Option(None, "--out",
                                            help="Folder for the results. Default: "
                                                 "results/<scenario name>."),
-        formats: str = typer.Option("csv,netcdf,excel,png", "--formats",
-                                    help="Comma-separated: csv, netcdf, excel, png.")):
+        formats: Optional[str] = typer.Option(None, "--formats",
+                                              help="Comma-separated: csv, netcdf, excel, png. "
+                                                   "Default all four; csv,netcdf for several "
+                                                   "municipalities.")):
     """Population, service demand, capacity and cost; writes tables, workbook and charts."""
     from .api import run as run_scenario
     from .io.outputs import write_run_outputs
-    from .report import service_summary
+    from .report import regions_total, service_summary
 
     try:
-        result = run_scenario(scenario)
+        regions = _regions(municipality, all_)
+        if scenario is None and regions is not None:
+            scenario = NORWAY_SERVICES_SCENARIO
+        result = run_scenario(scenario, regions=regions)
+        many = "region" in result.population.dims
+        if formats is None:
+            formats = "csv,netcdf" if many else "csv,netcdf,excel,png"
         folder = out if out is not None else Path("results") / result.scenario.file.stem
-        written = write_run_outputs(folder, result.population, result.demand,
+        population = result.areas if result.areas is not None else result.population
+        written = write_run_outputs(folder, population, result.demand,
                                     result.assumptions(), _formats(formats),
                                     charts=result.scenario.section("outputs").get("charts"))
     except ForecastError as exc:
         _fail(exc)
-    _print_population(result.population, f"{result.scenario.name}: population at 1 January")
+    name = result.scenario.name
+    if many:
+        n = result.population.sizes["region"]
+        _print_population(result.population.sum("region", keep_attrs=True),
+                          f"{name}: population at 1 January, sum of {n} municipalities")
+    else:
+        _print_population(result.population, f"{name}: population at 1 January")
+    if result.areas is not None:
+        _print_areas(result.areas)
     if result.demand is not None:
         price = result.demand.attrs.get("price_year", "")
-        _print_frame(service_summary(result.demand),
-                     f"{result.scenario.name}: services (cost in {price} prices)")
+        demand = regions_total(result.demand) if many else result.demand
+        what = f", sum of {n} municipalities" if many else ""
+        _print_frame(service_summary(demand), f"{name}: services (cost in {price} prices){what}")
     typer.echo(f"wrote {len(written)} files to {folder}: "
                + ", ".join(p.name for p in written))
 
@@ -312,17 +333,35 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML)."))
 @app.command()
 def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
                                           help="Folder with the source data (SSB, HMD, HFD)."),
-              out: Path = typer.Option(REPO_ROOT / "data" / "baerum", "--out",
-                                       help="Folder to write the rate files to."),
+              out: Optional[Path] = typer.Option(None, "--out",
+                                                 help="Folder to write the rate files to "
+                                                      "(default data/baerum, with --all "
+                                                      "data/norway)."),
               base_year: int = typer.Option(2018, "--base-year",
-                                            help="Use only data before this year.")):
+                                            help="Use only data before this year."),
+              all_: bool = typer.Option(False, "--all",
+                                        help="Rates for every municipality (data/norway).")):
     """Rebuild the default rate files in data/ from the source data."""
-    from .population.calibrate import rebuild_data
-
     try:
-        written = rebuild_data(shared, out, base_year=base_year)
-        from .population.housing import write_default_profile
-        written.append(write_default_profile(out))
+        if all_:
+            from .io.atomic import write_all
+            from .population.regional import csv_writer, norway_tables, read_all_sources
+
+            out = out or REPO_ROOT / "data" / "norway"
+            try:
+                tables = norway_tables(read_all_sources(shared), base_year)
+            except ForecastError as exc:
+                if exc.file is not None:
+                    raise
+                raise ForecastError(exc.message, file=str(shared), key=exc.key) from None
+            written = write_all({out / name: csv_writer(df, name) for name, df in tables.items()})
+        else:
+            from .inputs.housing import write_default_profile
+            from .population.calibrate import rebuild_data
+
+            out = out or REPO_ROOT / "data" / "baerum"
+            written = rebuild_data(shared, out, base_year=base_year)
+            written.append(write_default_profile(out))
     except ForecastError as exc:
         _fail(exc)
     for path in written:
@@ -333,8 +372,14 @@ def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
 def backtest(base: list[int] = typer.Option(..., "--base",
                                              help="Base year(s); repeat for several."),
              to: int = typer.Option(2018, "--to", help="Last year to compare with counts."),
-             window: int = typer.Option(5, "--window", help="Calibration window in years."),
-             e0: str = typer.Option("trend", "--e0", help="Life expectancy: trend or constant."),
+             window: Optional[int] = typer.Option(None, "--window",
+                                                  help="Calibration window in years (default "
+                                                       "5; with --all 8, or as many as the "
+                                                       "counts allow)."),
+             e0: str = typer.Option("trend", "--e0", help="Life expectancy: trend or constant "
+                                    "(Bærum only; --all uses forecast.population.national)."),
+             all_: bool = typer.Option(False, "--all",
+                                       help="Every municipality, beside naive benchmarks."),
              shared: Path = typer.Option(SHARED_DATA, "--shared",
                                          help="Folder with the source data."),
              out: Optional[Path] = typer.Option(None, "--out",
@@ -343,29 +388,43 @@ def backtest(base: list[int] = typer.Option(..., "--base",
     import pandas as pd
     from rich.console import Console
 
-    from .backtest import run_backtest, summary
-    from .population.calibrate import read_sources
-
     try:
-        if window < 1:
+        if window is not None and window < 1:
             raise ForecastError(f"expected a window of at least 1 year, got {window}",
                                 key="--window")
         if e0 not in ("trend", "constant"):
             raise ForecastError(f"expected trend or constant, got {e0!r}", key="--e0")
-        src = read_sources(shared)
-        runs = [run_backtest(src, b, to, window, e0=e0) for b in base]
+        if all_:
+            from .backtest_all import report_tables, run_backtest_all
+            from .population.regional import read_all_sources
+
+            src = read_all_sources(shared)
+            runs = [run_backtest_all(src, b, to, window) for b in base]
+            table = pd.concat([errors for _, errors in runs]) if out is not None else None
+        else:
+            from .backtest import run_backtest, summary
+            from .population.calibrate import read_sources
+
+            src = read_sources(shared)
+            runs = [run_backtest(src, b, to, window or 5, e0=e0) for b in base]
+            table = (pd.concat([r.errors.assign(base=r.base_year, window=r.window)
+                                for r in runs]) if out is not None else None)
         if out is not None:
             from .io.atomic import atomic_path
-            table = pd.concat([r.errors.assign(base=r.base_year, window=r.window) for r in runs])
             with atomic_path(out) as tmp:
                 table.to_csv(tmp, index=False, float_format="%.4f")
     except ForecastError as exc:
         _fail(exc)
     console = Console()
-    for run in runs:
-        _print_backtest(console, run)
-    if len(runs) > 1:
-        console.print(_frame_table(summary(runs).round(2), "Error in the last year, all bases"))
+    if all_:
+        for setup, errors in runs:
+            for item in report_tables(setup, errors):
+                console.print(item)
+    else:
+        for run in runs:
+            _print_backtest(console, run)
+        if len(runs) > 1:
+            console.print(_frame_table(summary(runs).round(2), "Error in the last year, all bases"))
     if out is not None:
         typer.echo(f"wrote {out}")
 

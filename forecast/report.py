@@ -91,6 +91,17 @@ def service_summary(demand, years=None) -> pd.DataFrame:
                         columns=years)
 
 
+SUMMED = ("need", "capacity", "gap", "group_population", "hours", "cost", "investment")
+
+
+def regions_total(demand):
+    """Demand summed over regions (counts, hours and NOK add up; coverage is recomputed as
+    need ÷ group population of all regions)."""
+    total = demand[[v for v in SUMMED if v in demand]].sum("region", min_count=1)
+    total["coverage"] = total["need"] / total["group_population"]
+    return total.assign_coords({c: demand[c] for c in ("label", "unit") if c in demand.coords})
+
+
 def comparison_summary(demands: dict, years=None) -> pd.DataFrame:
     """Scenarios side by side: for each service and measure, a row per scenario and a row
     "Δ name" per later scenario with its difference from the first. Index: service, measure,

@@ -24,7 +24,7 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "": {"name": "string", "description": "string", "extends": "file", "base_year": "year",
          "end_year": "year", "population": "table", "fertility": "table", "mortality": "table",
          "migration": "table", "services": "table", "cost": "table", "outputs": "table",
-         "housing": "table", "areas": "table"},
+         "housing": "table", "areas": "table", "service_users_file": "file"},
     "population": {"file": "file", "regions_file": "file", "municipality": "regions",
                    "source": "string"},
     "fertility": {"file": "file", "sex_ratio_file": "file", "level_file": "file", "tfr": "path",

@@ -9,7 +9,8 @@ import xarray as xr
 
 from conftest import synthetic_population
 from forecast.cost import compute_cost, parse_costs
-from forecast.demand import compute_demand, parse_demand, read_region_users
+from forecast.demand import compute_demand, parse_demand
+from forecast.inputs.region_users import read_region_users
 from forecast.errors import DataError, ScenarioError
 
 FILE = "test.toml"

@@ -42,33 +42,35 @@ def population_frames(pop_ds: xr.Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     lead = [d for d in ("region", "area") if d in pop_ds.dims]
     dims = lead + ["year", "sex", "age"]
-    pop = pop_ds["pop"].transpose(*dims)
-    population = pop.to_dataframe(name="persons").reset_index()[dims + ["persons"]]
-
-    parts = []
-    for comp in FLOW_COMPONENTS:
-        if comp not in pop_ds:
-            continue
-        da = pop_ds[comp]
-        if "age" not in da.dims:  # births(year, sex): the cohort reaching age 0
-            da = da.expand_dims(age=[0])
-        da = da.transpose(*dims)
-        frame = da.to_dataframe(name="persons").reset_index()[dims + ["persons"]]
-        frame.insert(len(dims), "component", comp)
-        parts.append(frame)
+    population = _long(pop_ds["pop"].transpose(*dims), dims, "persons")
+    comps = [c for c in FLOW_COMPONENTS if c in pop_ds]
     columns = dims + ["component", "persons"]
-    if not parts:
+    if not comps:
         return population, pd.DataFrame(columns=columns)
-    flows = pd.concat(parts, ignore_index=True)
-    has_flows = flows.groupby("year")["persons"].transform(lambda s: s.notna().any())
-    flows = flows[has_flows.to_numpy(bool)]
-    order = {c: i for i, c in enumerate(FLOW_COMPONENTS)}
-    areas = {a: i for i, a in enumerate(pop_ds[lead[0]].values)} if lead else {}
-    flows = (flows.assign(_c=flows["component"].map(order),
-                          _a=flows[lead[0]].map(areas) if areas else 0)
-             .sort_values(["_a", "year", "_c", "sex", "age"], kind="stable")
-             .drop(columns=["_c", "_a"]).reset_index(drop=True))
-    return population, flows[columns]
+    arrays = []
+    for comp in comps:
+        da = pop_ds[comp]
+        if "age" not in da.dims:  # births(year, sex): the cohort reaching age 0, other ages NaN
+            da = da.expand_dims(age=pop_ds["age"].values).where(pop_ds["age"] == 0)
+        arrays.append(da.transpose(*dims).to_numpy())
+    stacked = np.stack(arrays, axis=len(lead) + 1)      # (*lead, year, component, sex, age)
+    years = pop_ds["year"].to_numpy()
+    has = ~np.isnan(stacked).all(axis=tuple(i for i in range(stacked.ndim) if i != len(lead)))
+    stacked = stacked.compress(has, axis=len(lead))
+    coords = [pop_ds[d].to_numpy() for d in lead] + [years[has], np.array(comps),
+                                                    pop_ds["sex"].to_numpy(),
+                                                    pop_ds["age"].to_numpy()]
+    names = lead + ["year", "component", "sex", "age"]
+    index = pd.MultiIndex.from_product(coords, names=names)
+    flows = pd.DataFrame({"persons": stacked.ravel()}, index=index).reset_index()
+    births = flows["component"] == "births"
+    flows = flows[~births | (flows["age"] == 0)]
+    return population, flows[columns].reset_index(drop=True)
+
+
+def _long(da: xr.DataArray, dims: list[str], name: str) -> pd.DataFrame:
+    index = pd.MultiIndex.from_product([da[d].to_numpy() for d in dims], names=dims)
+    return pd.DataFrame({name: da.to_numpy().ravel()}, index=index).reset_index()
 
 
 def _service_units(ds: xr.Dataset) -> dict[str, str]:
@@ -81,7 +83,7 @@ def _service_units(ds: xr.Dataset) -> dict[str, str]:
 def _demand_measures(ds: xr.Dataset) -> list[str]:
     """Known measures first, then any other variable over (service, year)."""
     def over_service_year(name):
-        dims = set(ds[name].dims) - {"scenario"}
+        dims = set(ds[name].dims) - {"scenario", "region"}
         return dims == {"service", "year"}
 
     known = [m for m in DEMAND_MEASURES if m in ds.data_vars and over_service_year(m)]
@@ -103,7 +105,8 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
     this table (they are in the NetCDF and the workbook). A Dataset with a `scenario` dim (see
     `stack_scenarios`) gives rows for each of its scenarios.
     """
-    columns = ["scenario", "service", "year", "measure", "value", "unit"]
+    lead = ["region"] if "region" in demand_ds.dims else []
+    columns = ["scenario", *lead, "service", "year", "measure", "value", "unit"]
     if "scenario" in demand_ds.dims:
         parts = [demand_frame(demand_ds.sel(scenario=s, drop=True), str(s))
                  for s in demand_ds["scenario"].values]
@@ -113,9 +116,9 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
     units = _service_units(demand_ds)
     parts = []
     for measure in _demand_measures(demand_ds):
-        da = demand_ds[measure].transpose("service", "year")
+        da = demand_ds[measure].transpose(*lead, "service", "year")
         frame = (da.reset_coords(drop=True).to_dataframe(name="value").reset_index()
-                 [["service", "year", "value"]])
+                 [[*lead, "service", "year", "value"]])
         frame = frame[frame["value"].notna()]
         if frame.empty:
             continue
@@ -125,7 +128,7 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
             frame["unit"] = frame["service"].map(units)
         else:
             frame["unit"] = unit if unit else plain_units(da)
-        frame.insert(2, "measure", measure)
+        frame.insert(2 + len(lead), "measure", measure)
         parts.append(frame)
     if not parts:
         return pd.DataFrame(columns=columns)
@@ -272,6 +275,9 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     if unknown:
         raise ForecastError(f"unknown output format(s) {sorted(unknown)}; expected some of "
                             f"{sorted(RUN_FORMATS)}", key="formats")
+    if "region" in population_ds.dims and formats & {"excel", "png"}:
+        raise ForecastError("the workbook and charts are made for one municipality; for many "
+                            "use --formats csv,netcdf (or --municipality CODE)", key="--formats")
     out_dir = Path(out_dir)
     assumptions = list(assumptions)
     stacked = stack_scenarios(comparison) if comparison is not None else None

@@ -1,6 +1,6 @@
 """Base-year users per region: a CSV `municipality,service,users[,group]` → arrays.
 
-An edge reader (the loader calls it; compute_demand only gets the arrays). One row per
+The loader (api.run) calls it; compute_demand only gets the arrays. One row per
 municipality and service; a service with several age groups needs a `group` column and one
 row per group (the group's label as in the scenario, e.g. "67-79"). A service that is in the
 file needs every municipality of the run; services not in the file keep the scenario's users.
