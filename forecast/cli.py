@@ -23,13 +23,18 @@ class PopFormat(str, Enum):
     netcdf = "netcdf"
 
 
+def _console():
+    """Rich console; when output is not a terminal, wide enough for national totals."""
+
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
 def _fail(exc: ForecastError):
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(2)
 
 
 def _print_population(ds, title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from .report import population_summary
@@ -45,11 +50,10 @@ def _print_population(ds, title: str) -> None:
                  (f"{v:+,.0f}" if col == "change" else f"{v:,.0f}")
                  for col, v in row.items()]
         table.add_row(str(name), *cells)
-    Console().print(table)
+    _console().print(table)
 
 
 def _print_areas(ds) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from .report import summary_years
@@ -65,7 +69,7 @@ def _print_areas(ds) -> None:
     for i, name in enumerate(names):
         row = totals.isel(area=i).values
         table.add_row(str(name), *[f"{v:,.0f}" for v in row], f"{100 * (row[-1] / row[0] - 1):+.1f}")
-    Console().print(table)
+    _console().print(table)
 
 
 ScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the Bærum main "
@@ -87,7 +91,6 @@ def _regions(municipality: Optional[list[str]], all_: bool):
 
 
 def _print_regions(ds, title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from .report import region_growth
@@ -101,7 +104,7 @@ def _print_regions(ds, title: str) -> None:
         cells = [str(row["region"]), str(row["name"]) + (" *" if row["flagged"] else "")]
         cells += [f"{v:,.0f}" for v in row.iloc[2:4]] + [f"{row['change %']:+.1f}"]
         table.add_row(*cells)
-    Console().print(table)
+    _console().print(table)
     if ds.attrs.get("flagged_regions"):
         typer.echo("* history before a later split is a fixed share of the merged "
                    f"municipality, not counts: {ds.attrs['flagged_regions']}")
@@ -155,7 +158,6 @@ RunScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the B
 
 
 def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -173,7 +175,7 @@ def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
         percent = any(str(k).endswith("%") for k in key)  # the measure "coverage %"
         cell = "{:,.1f}" if percent and fmt == "{:,.0f}" else fmt
         table.add_row(*shown, *["" if v != v else cell.format(v) for v in row.to_numpy(float)])
-    Console().print(table)
+    _console().print(table)
 
 
 @app.command()
@@ -291,10 +293,9 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
         table = decompose_cost(result.demand, service, year_from, year_to)
     except ForecastError as exc:
         _fail(exc)
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     labels = dict(zip(result.demand["service"].values, result.demand["label"].values))
     for sid, part in table.groupby("service", sort=False):
         out = Table(title=f"{labels[sid]}: growth {year_from}-{year_to} "
@@ -386,7 +387,6 @@ def backtest(base: list[int] = typer.Option(..., "--base",
                                                 help="CSV file for the full error table.")):
     """Rebuild rates from data before the base year, project, compare with actual counts."""
     import pandas as pd
-    from rich.console import Console
 
     try:
         if window is not None and window < 1:
@@ -415,7 +415,7 @@ def backtest(base: list[int] = typer.Option(..., "--base",
                 table.to_csv(tmp, index=False, float_format="%.4f")
     except ForecastError as exc:
         _fail(exc)
-    console = Console()
+    console = _console()
     if all_:
         for setup, errors in runs:
             for item in report_tables(setup, errors):
