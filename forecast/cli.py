@@ -25,6 +25,7 @@ class PopFormat(str, Enum):
 
 def _console():
     """Rich console; when output is not a terminal, wide enough for national totals."""
+    from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=120)
 
