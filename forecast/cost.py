@@ -51,7 +51,7 @@ import xarray as xr
 
 from .errors import ForecastError, ScenarioError
 from .paths import check_path, evaluate
-from .scenario import check_keys
+from .checks import check_keys
 
 COST_KEYS = ("price_year", "real_growth", "price_index", "source")
 SERVICE_COST_KEYS = ("basis", "unit_cost", "price_year", "real_growth", "investment_per_place",

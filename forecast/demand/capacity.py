@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import ScenarioError
 from ..paths import check_path, evaluate
-from ..scenario import check_keys
+from ..checks import check_keys
 
 CAPACITY_KEYS = ("base", "openings", "closures", "source")
 SUBSTITUTION_KEYS = ("from", "share", "source")

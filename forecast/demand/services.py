@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ScenarioError
 from ..paths import check_path
-from ..scenario import check_keys
+from ..checks import check_keys
 from .capacity import Capacity, Substitution, parse_capacity, parse_substitution
 from .coverage import Coverage, parse_coverage
 

@@ -14,7 +14,7 @@ from ..errors import DataError, ScenarioError
 from ..paths import check_path
 from ..population.housing import housing_component
 from ..population.model import PopulationAssumptions, PopulationInputs
-from ..scenario import check_keys
+from ..checks import check_keys
 from .tables import (REGION, population_in_year, read_csv, read_e0_history, read_fertility,
                      read_migration, read_mortality, read_population_history, read_sex_ratio,
                      regional_population)
