@@ -11,7 +11,7 @@ from forecast.errors import DataError
 from forecast.population.calibrate import (SOURCE_FILES, calibrate, calibration_tables,
                                            open_interval_rate, read_sources, rebuild_data,
                                            window_years)
-from forecast.population.kernel import allocate, project_numpy
+from forecast.population.kernel import project_one
 from forecast.population.migration_residual import smooth_net, split_net
 from forecast.population.rates import SEXES, survival_ratios
 
@@ -89,12 +89,13 @@ def test_one_window_year_is_reproduced_by_the_projection(cal, sources):
     asfr = np.zeros(106)
     asfr[12:56] = cal.asfr
     asfr *= births.sum() / (asfr * women).sum()
-    pop, b, d, i, o = allocate(1, 1)
-    project_numpy(counts[2016][None], surv[None, None], asfr[None, None],
-                  np.array([[births[0] / births.sum()]]), inmig[None, None], outrate[None, None],
-                  pop, b, d, i, o)
-    np.testing.assert_allclose(pop[0, 1], counts[2017], rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(b[0, 0], births, rtol=1e-12)
+    for method in ("numpy", "kernel"):
+        out = project_one(counts[2016], surv[None], asfr[None],
+                          np.array([births[0] / births.sum()]), inmig[None], outrate[None],
+                          method=method)
+        np.testing.assert_allclose(out["pop"][1], counts[2017], rtol=1e-12, atol=1e-9,
+                                   err_msg=method)
+        np.testing.assert_allclose(out["births"][0], births, rtol=1e-12, err_msg=method)
 
 
 def test_split_recovers_the_net(cal):

@@ -136,3 +136,21 @@ def test_unwritable_output_path_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     line = result.stderr.strip()
     assert "\n" not in line and "a_file" in line and "cannot write" in line
+
+
+@pytest.mark.parametrize("options, file_part, key_part", [
+    # a one-municipality population file: no region to select
+    (["--municipality", "0219"], "baerum-mmmm.toml", "population.file"),
+    (["--all"], "baerum-mmmm.toml", "population.file"),
+    (["--municipality", "0219", "--all"], None, "--all"),
+])
+def test_region_selection_errors(project_copy, options, file_part, key_part):
+    out = project_copy / "out"
+    result = CliRunner().invoke(app, ["project", str(project_copy / S), *options,
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert key_part in lines[0] and (file_part is None or file_part in lines[0]), lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())

@@ -1,5 +1,6 @@
 """End to end through the CLI on the embedded Bærum data: outputs, identity, determinism."""
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -11,12 +12,41 @@ from forecast.cli import app
 from conftest import ROOT
 
 
-def test_base_year_equals_the_data_exactly():
-    ds = project(ROOT / "scenarios" / "baerum-mmmm.toml")
+@pytest.fixture(scope="module")
+def mmmm():
+    return project(ROOT / "scenarios" / "baerum-mmmm.toml")
+
+
+def test_base_year_equals_the_data_exactly(mmmm):
+    ds = mmmm
+    assert ds["pop"].dims == ("year", "sex", "age")  # one municipality: no region dim
     base = ds["pop"].sel(year=2018)
     assert base.sum() == 125454
     assert base.sel(sex="male").sum() == 62176 and base.sel(sex="female").sum() == 63278
     assert int(ds["year"][-1]) == 2038
+
+
+@pytest.mark.parametrize("name, totals", [
+    ("baerum-mmmm.toml", (125_454, 143_983, 162_298)),
+    ("baerum-boligprogram.toml", (125_454, 143_979, 162_291)),
+])
+def test_baerum_projection_is_unchanged(name, totals, mmmm):
+    # the totals of 1 January 2018, 2028 and 2038 as published with the model, rounded
+    ds = mmmm if name == "baerum-mmmm.toml" else project(ROOT / "scenarios" / name)
+    total = ds["pop"].sum(("sex", "age"))
+    assert [round(float(total.sel(year=y))) for y in (2018, 2028, 2038)] == list(totals)
+
+
+def test_bands_output_equals_the_full_projection(mmmm):
+    from forecast.population.model import BANDS
+
+    bands = project(ROOT / "scenarios" / "baerum-mmmm.toml", outputs="bands")
+    assert list(bands["band"].values) == list(BANDS)
+    for band, (lo, hi) in BANDS.items():
+        np.testing.assert_allclose(bands["pop_band"].sel(band=band),
+                                   mmmm["pop"].sel(age=slice(lo, hi)).sum("age"), rtol=1e-12)
+    np.testing.assert_array_equal(bands["pop_end"], mmmm["pop"].sel(year=2038))
+    assert "pop" not in bands and "deaths" not in bands
 
 
 def test_identity_from_the_two_csv_files(tmp_path):

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 from forecast.api import project
 from forecast.cli import app
 from forecast.errors import DataError, ScenarioError
-from forecast.population.housing import (HousingSpec, default_persons_per_dwelling,
-                                         housing_component, profile_from_migration, read_housing)
+from forecast.inputs.housing import (default_persons_per_dwelling, profile_from_migration,
+                                     read_housing, write_default_profile)
+from forecast.population.housing import HousingSpec, housing_component
 from forecast.scenario import load_scenario
 
 from conftest import ROOT
@@ -69,6 +70,19 @@ def test_default_parameters_are_the_documented_arithmetic():
     ppd = default_persons_per_dwelling(MIGRATION)
     assert ppd == pytest.approx(pd.read_csv(MIGRATION)["inmig"].sum() / 700.0)  # Σ inmig / 700
     assert round(ppd, 3) == 2.528  # the value written in baerum-boligprogram.toml
+
+
+def test_bundled_profile_is_the_default_profile(tmp_path):
+    # data/baerum/housing_profile.csv is what write_default_profile makes of migration.csv
+    (tmp_path / "migration.csv").write_bytes(MIGRATION.read_bytes())
+    written = write_default_profile(tmp_path)
+    assert written == tmp_path / "housing_profile.csv"
+    ours = pd.read_csv(written)
+    bundled = pd.read_csv(ROOT / "data" / "baerum" / "housing_profile.csv")
+    assert list(ours.columns) == ["sex", "age", "share"] and len(ours) == 212
+    pd.testing.assert_frame_equal(ours[["sex", "age"]], bundled[["sex", "age"]])
+    np.testing.assert_allclose(ours["share"], bundled["share"], rtol=1e-9, atol=1e-15)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["housing_profile.csv", "migration.csv"]
 
 
 def _total_pop(ds):

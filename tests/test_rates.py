@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.population.kernel import N_AGE, N_SURV, allocate, project_kernel
+from forecast.population.kernel import N_AGE, N_SURV, project_one
 from forecast.population.rates import (a0_andreev_kingkade, life_expectancy, life_table,
                                        scale_to_e0, scale_to_tfr, survival_ratios)
 
@@ -165,16 +165,17 @@ def test_stationary_population_is_invariant(name):
         stat[s, -1] = lt["Tx"][-1]
         surv[s] = survival_ratios(mxs, sex)
     years = 5
-    asfr = np.zeros((1, years, N_AGE))
-    asfr[..., 30] = 2.0 / stat[0, 30]
-    out = allocate(1, years)
-    zero = np.zeros((1, years, 2, N_AGE))
-    project_kernel(stat[None].copy(), np.broadcast_to(surv, (1, years, 2, N_SURV)).copy(), asfr,
-                   np.full((1, years), 0.5), zero, zero.copy(), *out)
-    pop, births = out[0], out[1]
-    np.testing.assert_allclose(births, 1.0, rtol=1e-12)
-    for t in range(years + 1):
-        np.testing.assert_allclose(pop[0, t], stat, rtol=1e-12)
+    asfr = np.zeros((years, N_AGE))
+    asfr[:, 30] = 2.0 / stat[0, 30]
+    zero = np.zeros((years, 2, N_AGE))
+    for method in ("kernel", "numpy"):
+        out = project_one(stat, np.broadcast_to(surv, (years, 2, N_SURV)), asfr,
+                          np.full(years, 0.5), zero, zero, method=method)
+        pop, births = out["pop"], out["births"]
+        assert pop.shape == (years + 1, 2, N_AGE) and births.shape == (years, 2)
+        np.testing.assert_allclose(births, 1.0, rtol=1e-12)
+        for t in range(years + 1):
+            np.testing.assert_allclose(pop[t], stat, rtol=1e-12)
 
 
 def test_survival_ratios_finite_when_everyone_dies_before_105():

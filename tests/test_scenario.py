@@ -57,3 +57,30 @@ def test_a_table_of_another_kind_replaces_the_parents(project_copy):
     from forecast.demand import parse_demand
     config = parse_demand(load_scenario(sc / "child.toml").raw, "child.toml", 2018, 2038)
     assert config.services["sosialhjelp"].coverage.users == (1204.0,)
+
+
+def test_load_population_gives_typed_inputs_and_assumptions():
+    import numpy as np
+
+    from forecast.inputs.population import load_population
+    from forecast.population.model import (Exchange, PopulationAssumptions,
+                                           PopulationInputs)
+
+    inputs, a = load_population(load_scenario(ROOT / "scenarios" / "baerum-llml.toml"))
+    assert isinstance(inputs, PopulationInputs) and isinstance(a, PopulationAssumptions)
+    assert inputs.layout == "single" and len(inputs.regions) == 1
+    assert inputs.base_pop.shape == (1, 2, 106) and inputs.base_pop.sum() == 125_454
+    assert inputs.mx.shape == (2, 106) and inputs.asfr.shape == (106,)
+    assert inputs.inmig.shape == inputs.outrate.shape == (1, 1, 2, 106)
+    assert inputs.exchange is None and inputs.housing_inmig is None
+    assert (a.base_year, a.end_year) == (2018, 2038)
+    assert list(a.flow_years) == list(range(2018, 2038))
+    assert a.in_level == 0.5 and a.e0 == ("trend", "trend")
+
+    inputs, a = load_population(load_scenario(ROOT / "scenarios" / "baerum-delomrader.toml"))
+    assert inputs.layout == "areas" and inputs.regions == ("sandvika", "kolsas", "resten")
+    assert isinstance(inputs.exchange, Exchange)
+    assert inputs.exchange.rate.shape == inputs.exchange.share.shape == (3, 2, 106)
+    np.testing.assert_allclose(inputs.exchange.share.sum(axis=0), 1.0, rtol=1e-12)
+    assert inputs.base_pop.sum() == 125_454
+    assert inputs.housing_inmig.shape == (3, 20, 2, 106) and inputs.housing_mode == "replace"

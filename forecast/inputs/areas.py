@@ -111,7 +111,7 @@ def read_moves(path, codes, areas_file) -> Exchange:
         s, a = np.unravel_index(int(np.abs(total - 1.0).argmax()), total.shape)
         raise DataError(f"the in_share of the areas sum to {total[s, a]:.6g} ({SEXES[s]} age "
                         f"{a}); expected 1", file=str(path), key="in_share")
-    return Exchange(rate=rate, share=share / total)
+    return Exchange(rate=rate, share=share / total, source=str(path))
 
 
 def read_area_files(section: dict, file: str, base_year: int, end_year: int,

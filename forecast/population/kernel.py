@@ -26,6 +26,10 @@ on 1 January of the next year (0 = the birth cohort, 105 = 105 and older).
     exchange    bool                False: regions exchange nobody (pass zeros of shape
                                     (1, 1, 2, 106)) and each region runs on its own
 
+Movers between regions all join one pool, which is shared out by `move_share`; a mover may
+draw its own region (with probability move_share of that region) and then counts in both its
+internal_out and internal_in.
+
 Timing: migrants move at mid-year. A cohort with start stock P and survival ratio S has P·√S
 residents at mid-year; a share o leaves to outside, a share m moves to the pool of movers
 between regions, in-migrants join, and everyone lives the second half year where they are:
@@ -100,7 +104,7 @@ def _births(cur, nxt, asfr, fert, fem, out):
 def _age0(born, nxt, mid0, surv, half, inm, li, outr, lo, mrate, exchange):
     for s in range(2):
         o = outr[s, 0] * lo
-        m = mrate[s, 0]
+        m = mrate[s, 0] if exchange else 0.0
         nxt[s, 0] = (1.0 - o - m) * born[s] * surv[s, 0] + inm[s, 0] * li * half[s, 0]
         if exchange:
             mid0[s, 0] = m * born[s] * half[s, 0]
@@ -121,7 +125,9 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                  inmig.shape[0], in_level.shape[0], outrate.shape[0], out_level.shape[0])
     n_reg, n_year = pop0.shape[0], surv.shape[2]
     want_pop, want_births = pop.shape[0] > 0, births.shape[0] > 0
-    want_flows, want_groups = deaths.shape[0] > 0, group_pop.shape[0] > 0
+    want = np.array([deaths.shape[0] > 0, inflow.shape[0] > 0, outflow.shape[0] > 0,
+                     internal_in.shape[0] > 0, internal_out.shape[0] > 0])
+    want_flows, want_groups = want.any(), group_pop.shape[0] > 0
     width = n_reg if exchange else 1
     n_block = n_draw if exchange else n_draw * n_reg
     # blocks in a few contiguous chunks, so scratch arrays are allocated once per chunk; without
@@ -134,6 +140,7 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
         mid0 = np.zeros((width, 2, N_AGE))
         mid1 = np.zeros((width, 2, N_AGE))
         born = np.zeros((width, 2))
+        flow = np.zeros((5, 2, N_AGE))
         pool0 = np.zeros((2, N_AGE))
         pool1 = np.zeros((2, N_AGE))
         for blk in range(c * n_block // n_chunk, (c + 1) * n_block // n_chunk):
@@ -153,7 +160,8 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                 for i in range(width):
                     r = r0 + i
                     _births(cur[i], nxt[i], _at(asfr, d, r, t), _at(fert, d, r, t),
-                            fem_share[_ix(fem_share.shape[0], d), t], born[i])
+                            fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)],
+                            born[i])
                     _age0(born[i], nxt[i], mid0[i], _at(surv, d, r, t), _at(half, d, r, t),
                           _at(inmig, d, r, t), _at(in_level, d, r, t), _at(outrate, d, r, t),
                           _at(out_level, d, r, t), _mv(move_rate, r, t), exchange)
@@ -168,9 +176,8 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                         _flows(cur[i], nxt[i], born[i], mid0[i], mid1[i], pool0, pool1,
                                exchange, _at(half, d, r, t), _at(inmig, d, r, t),
                                _at(in_level, d, r, t), _at(outrate, d, r, t),
-                               _at(out_level, d, r, t), _mv(move_share, r, t),
-                               deaths[d, r, t], inflow[d, r, t], outflow[d, r, t],
-                               internal_in[d, r, t], internal_out[d, r, t])
+                               _at(out_level, d, r, t), _mv(move_share, r, t), want, flow,
+                               d, r, t, deaths, inflow, outflow, internal_in, internal_out)
                     _record(nxt[i], d, r, t + 1, want_pop, want_groups, pop, group_pop,
                             group_edges)
                 cur, nxt = nxt, cur
@@ -213,9 +220,10 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, k_lo, k_hi):
 
 
 @njit(cache=True, fastmath=FAST)
-def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, outr, lo,
-           share, deaths, inflow, outflow, internal_in, internal_out):
-    """Flows of one region and year from the stocks; deaths close the identity."""
+def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, outr, lo, share,
+           want, flow, d, r, t, deaths, inflow, outflow, internal_in, internal_out):
+    """Flows of one region and year from the stocks (deaths close the identity); each output
+    written only when the caller asked for it."""
     for s in range(2):
         for k in range(N_AGE):
             if k == 0:
@@ -231,11 +239,21 @@ def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, ou
             if exchange:
                 i_out = mid0[s, k] + mid1[s, k]
                 i_in = share[s, k] * (pool0[s, k] + pool1[s, k])
-            inflow[s, k] = im
-            outflow[s, k] = out
-            internal_in[s, k] = i_in
-            internal_out[s, k] = i_out
-            deaths[s, k] = start + im - out + i_in - i_out - nxt[s, k]
+            flow[0, s, k] = start + im - out + i_in - i_out - nxt[s, k]
+            flow[1, s, k] = im
+            flow[2, s, k] = out
+            flow[3, s, k] = i_in
+            flow[4, s, k] = i_out
+    if want[0]:
+        deaths[d, r, t] = flow[0]
+    if want[1]:
+        inflow[d, r, t] = flow[1]
+    if want[2]:
+        outflow[d, r, t] = flow[2]
+    if want[3]:
+        internal_in[d, r, t] = flow[3]
+    if want[4]:
+        internal_out[d, r, t] = flow[4]
 
 
 @njit(cache=True, fastmath=FAST)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ScenarioError
+from ..errors import DataError, ScenarioError
 from ..paths import evaluate
 from .kernel import N_AGE, N_SURV, empty, project_kernel
 from .rates import SEXES, life_expectancy, scale_to_e0, scale_to_tfr, survival_ratios
@@ -32,6 +32,7 @@ class Exchange:
     """Movers between regions (sub-areas) through one pool."""
     rate: np.ndarray            # (R, 2, 106) movers to other regions per mid-year resident
     share: np.ndarray           # (R, 2, 106) share of the pool going to each region (sum 1)
+    source: str | None = None   # the file the rates come from, for error messages
 
 
 @dataclass
@@ -221,9 +222,10 @@ def project_population(inputs: PopulationInputs, a: PopulationAssumptions, *,
         leave = mig["outrate"][0] * mig["out_level"][0, 0][None, :, None, None] + ex.rate[:, None]
         if (leave > 1 + 1e-12).any():
             r, t, s, k = np.argwhere(leave > 1 + 1e-12)[0]
-            raise ScenarioError(f"region {inputs.regions[r]!r}, {SEXES[s]} age {k}, "
-                                f"{years[t]}: out-migration + moves to other areas exceed 1",
-                                key="areas.moves_file")
+            raise DataError(f"area {inputs.regions[r]!r}, {SEXES[s]} age {k}, {years[t]}: "
+                            f"out_rate {ex.rate[r, s, k]:.4g} + out-migration to outside "
+                            f"{leave[r, t, s, k] - ex.rate[r, s, k]:.4g} exceed 1",
+                            file=ex.source, key="out_rate")
         move_rate, move_share = ex.rate[:, None], ex.share[:, None]
     else:
         move_rate = move_share = np.zeros((1, 1, 2, N_AGE))
