@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .inputs import PopulationInputs
 from .population.calibrate import FERT_AGES, calibrate, counts_array
-from .population.kernel import N_AGE
-from .population.model import PopulationAssumptions, project_population
+from .population.kernel import N_AGE, empty, project_kernel
+from .population.model import PopulationAssumptions, PopulationInputs, project_population
 from .report import AGE_GROUPS
 
 GROUPS = {k: v for k, v in AGE_GROUPS.items() if k not in ("67+", "80+")}
@@ -36,9 +35,33 @@ class Backtest:
 def inputs_from_calibration(cal, base_pop: np.ndarray) -> PopulationInputs:
     asfr = np.zeros(N_AGE)
     asfr[FERT_AGES] = cal.asfr
-    return PopulationInputs(base_pop=base_pop, mx=cal.mx, asfr=asfr, sex_ratio=cal.sex_ratio[2],
-                            inmig=cal.inmig[None], outrate=cal.outrate[None],
-                            e0_history=cal.e0)
+    return PopulationInputs(regions=("baerum",), base_pop=base_pop[None], mx=cal.mx, asfr=asfr,
+                            fert_level=np.ones(1), sex_ratio=cal.sex_ratio[2],
+                            inmig=cal.inmig[None, None], outrate=cal.outrate[None, None],
+                            e0_history=cal.e0, layout="single")
+
+
+def project_regions(base_pop: np.ndarray, surv: np.ndarray, asfr: np.ndarray,
+                    fert_factor: np.ndarray, fem_share: float, inmig: np.ndarray,
+                    outrate: np.ndarray) -> np.ndarray:
+    """Project R municipalities that exchange nobody, in one kernel call: pop (R, T+1, 2, 106).
+
+    base_pop (R, 2, 106); surv (T, 2, 107) national or (R, T, 2, 107) per municipality;
+    asfr (T, 106) the national schedule, times fert_factor (R,); inmig and outrate (R, 2, 106)
+    constant over the horizon. The one place that knows the kernel's calling convention."""
+    c = np.ascontiguousarray
+    n_reg, n_year = base_pop.shape[0], surv.shape[-3]
+    surv = c(surv[None, None] if surv.ndim == 3 else surv[None], dtype=float)
+    pop = np.empty((1, n_reg, n_year + 1, 2, N_AGE))
+    ones = np.ones((1, 1, 1))
+    no_moves = np.zeros((1, 1, 2, N_AGE))
+    project_kernel(c(base_pop, dtype=float), surv, np.sqrt(surv), c(asfr[None, None], dtype=float),
+                   c(np.asarray(fert_factor, dtype=float)[None, :, None]),
+                   np.full((1, n_year), float(fem_share)), c(inmig[None, :, None], dtype=float),
+                   ones, c(outrate[None, :, None], dtype=float), ones, no_moves, no_moves, False,
+                   np.array([0, N_AGE], dtype=np.int64), pop, empty(4), empty(5), empty(5),
+                   empty(5), empty(5), empty(5), empty(5), empty(4))
+    return pop[0]
 
 
 def group_totals(pop: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,7 +123,7 @@ def run_backtest(src: dict, base_year: int, to_year: int, window: int = 5,
     inputs = inputs_from_calibration(cal, all_counts[0])
     trend = "trend" if use_trend else None
     assumptions = PopulationAssumptions(base_year=base_year, end_year=to_year, e0=(trend, trend))
-    projected = project_population(inputs, assumptions)["pop"].to_numpy()
+    projected = project_population(inputs, assumptions)["pop"].to_numpy()[0]
     window_counts = counts_array(src["counts"], np.arange(base_year - window, base_year + 1))
     naive = naive_projection(window_counts, window, to_year - base_year)
     errors = pd.concat([error_frame("model", projected, all_counts, years),

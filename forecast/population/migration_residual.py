@@ -18,19 +18,21 @@ from .kernel import N_AGE
 
 def residual_net_migration(start: np.ndarray, end: np.ndarray,
                            surv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Net migrants and mid-year residents (2, 106) of one year for k = 1..105; k = 0 is zero.
+    """Net migrants and mid-year residents (..., 2, 106) of one year for k = 1..105; k = 0 is
+    zero.
 
-    `start`, `end`: (2, 106) stocks on 1 January t and t+1; `surv`: (2, 107) survival ratios.
+    `start`, `end`: (..., 2, 106) stocks on 1 January t and t+1 (any leading dims, e.g.
+    municipalities); `surv`: (2, 107) survival ratios, or (..., 2, 107).
     """
-    net, resident = np.zeros((2, N_AGE)), np.zeros((2, N_AGE))
+    net, resident = np.zeros(start.shape), np.zeros(start.shape)
     k = np.arange(1, N_AGE - 1)
-    half = np.sqrt(surv[:, k])
-    net[:, k] = (end[:, k] - start[:, k - 1] * surv[:, k]) / half
-    resident[:, k] = start[:, k - 1] * half
-    s_in, s_stay = surv[:, N_AGE - 1], surv[:, N_AGE]
-    p104, p105 = start[:, N_AGE - 2], start[:, N_AGE - 1]
-    net[:, -1] = (end[:, -1] - p104 * s_in - p105 * s_stay) / np.sqrt(s_stay)
-    resident[:, -1] = p104 * np.sqrt(s_in) + p105 * np.sqrt(s_stay)
+    half = np.sqrt(surv[..., k])
+    net[..., k] = (end[..., k] - start[..., k - 1] * surv[..., k]) / half
+    resident[..., k] = start[..., k - 1] * half
+    s_in, s_stay = surv[..., N_AGE - 1], surv[..., N_AGE]
+    p104, p105 = start[..., N_AGE - 2], start[..., N_AGE - 1]
+    net[..., -1] = (end[..., -1] - p104 * s_in - p105 * s_stay) / np.sqrt(s_stay)
+    resident[..., -1] = p104 * np.sqrt(s_in) + p105 * np.sqrt(s_stay)
     return net, resident
 
 
@@ -68,7 +70,7 @@ def net_migration_history(counts: np.ndarray, surv: np.ndarray,
 
 def smooth_net(net: np.ndarray, resident: np.ndarray, sigma: float,
                old_from: int = 90) -> np.ndarray:
-    """Smoothed net migrant counts (2, 106): a Gaussian over ages 1..old_from-1, one pooled
+    """Smoothed net migrant counts (..., 2, 106): a Gaussian over ages 1..old_from-1, one pooled
     net rate per mid-year resident from `old_from` to the open group.
 
     Counts rather than rates are smoothed below `old_from`: a Gaussian with reflecting edges
@@ -82,10 +84,13 @@ def smooth_net(net: np.ndarray, resident: np.ndarray, sigma: float,
     out = np.array(net, dtype=float, copy=True)
     if sigma <= 0:
         return out
-    out[:, 1:old_from] = gaussian_filter1d(out[:, 1:old_from], sigma, axis=-1, mode="reflect")
+    out[..., 1:old_from] = gaussian_filter1d(out[..., 1:old_from], sigma, axis=-1,
+                                             mode="reflect")
     old = slice(old_from, N_AGE)
-    rate = net[:, old].sum(axis=1) / resident[:, old].sum(axis=1)
-    out[:, old] = rate[:, None] * resident[:, old]
+    people = resident[..., old].sum(axis=-1)
+    # a group nobody lives in (a small municipality) gets rate 0
+    rate = net[..., old].sum(axis=-1) / np.where(people > 0, people, 1.0)
+    out[..., old] = rate[..., None] * resident[..., old]
     return out
 
 
