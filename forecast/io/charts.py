@@ -202,7 +202,7 @@ def chart_makers(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
     """
     if comparison is not None and not (isinstance(comparison, xr.Dataset)
                                        and "scenario" in comparison.dims):
-        from .outputs import stack_scenarios
+        from .tables import stack_scenarios
         comparison = stack_scenarios(comparison)
     makers: dict[str, Callable[[], Figure]] = {
         "population_growth": lambda: population_growth_chart(pop_ds)}

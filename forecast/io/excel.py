@@ -221,13 +221,13 @@ def _long_sheet(ws, demand_ds, columns: list[tuple[str, str, str]], extra=None) 
 
 
 def _services_sheet(ws, demand_ds) -> None:
-    from .outputs import DEMAND_MEASURES, _demand_measures, plain_units
+    from .tables import DEMAND_MEASURES, demand_measures, plain_units
 
     columns = [("need", "Behov", PERSONS), ("coverage", "Dekningsgrad", SHARE),
                ("group_population", "Målgruppe (personer)", PERSONS),
                ("hours", "Timer per år", HOURS)]
     if demand_ds is not None:
-        for var in _demand_measures(demand_ds):
+        for var in demand_measures(demand_ds):
             if var not in DEMAND_MEASURES:
                 units = plain_units(demand_ds[var])
                 columns.append((var, f"{var} ({units})" if units else var, DECIMAL))

@@ -7,7 +7,7 @@ them behind (and an earlier run's files untouched).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from numbers import Number
 from pathlib import Path
 
@@ -17,16 +17,13 @@ import xarray as xr
 
 from ..errors import ForecastError
 from .atomic import write_all
+from .tables import (DEMAND_MEASURES, demand_measures, plain_units, service_units,
+                     stack_scenarios)
 
 RUN_FORMATS = frozenset({"csv", "netcdf", "excel", "png"})
 # internal_in/out exist for sub-areas only; inmig_housing is part of inmig and stays out
 FLOW_COMPONENTS = ("births", "deaths", "inmig", "outmig", "internal_in", "internal_out")
 
-# Demand measures in the order they are written, with their unit; None = the service's unit.
-DEMAND_MEASURES: dict[str, str | None] = {
-    "need": None, "capacity": None, "gap": None, "coverage": "share",
-    "group_population": "persons", "hours": "hours/year", "cost": "NOK", "investment": "NOK",
-}
 
 
 # --- tidy tables -------------------------------------------------------------------------
@@ -73,31 +70,6 @@ def _long(da: xr.DataArray, dims: list[str], name: str) -> pd.DataFrame:
     return pd.DataFrame({name: da.to_numpy().ravel()}, index=index).reset_index()
 
 
-def _service_units(ds: xr.Dataset) -> dict[str, str]:
-    services = [str(s) for s in ds["service"].values]
-    if "unit" in ds.coords or "unit" in ds:
-        return dict(zip(services, (str(u) for u in ds["unit"].values)))
-    return {s: "" for s in services}
-
-
-def _demand_measures(ds: xr.Dataset) -> list[str]:
-    """Known measures first, then any other variable over (service, year)."""
-    def over_service_year(name):
-        dims = set(ds[name].dims) - {"scenario", "region"}
-        return dims == {"service", "year"}
-
-    known = [m for m in DEMAND_MEASURES if m in ds.data_vars and over_service_year(m)]
-    extra = [str(n) for n in ds.data_vars if n not in DEMAND_MEASURES and over_service_year(n)]
-    return known + extra
-
-
-def plain_units(da: xr.DataArray) -> str:
-    """The units attribute; "" where it only points at a per-service coord ("see coord
-    unit": substitution, volume), as the tables showed before variables had units."""
-    units = str(da.attrs.get("units", da.attrs.get("unit", "")))
-    return "" if units.startswith("see coord ") else units
-
-
 def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataFrame:
     """Long table scenario, service, year, measure, value, unit; missing values are left out.
 
@@ -113,9 +85,9 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if scenario is None:
         scenario = str(demand_ds.attrs.get("scenario", ""))
-    units = _service_units(demand_ds)
+    units = service_units(demand_ds)
     parts = []
-    for measure in _demand_measures(demand_ds):
+    for measure in demand_measures(demand_ds):
         da = demand_ds[measure].transpose(*lead, "service", "year")
         frame = (da.reset_coords(drop=True).to_dataframe(name="value").reset_index()
                  [[*lead, "service", "year", "value"]])
@@ -135,34 +107,6 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "scenario", scenario)
     return out[columns]
-
-
-def stack_scenarios(demands: Mapping[str, xr.Dataset] | Sequence[xr.Dataset] | xr.Dataset
-                    ) -> xr.Dataset:
-    """Demand Datasets of several scenarios along a new `scenario` dim.
-
-    Accepts a mapping name -> Dataset, a sequence of Datasets (named by their `scenario`
-    attribute) or a Dataset that already has the dim.
-    """
-    if isinstance(demands, xr.Dataset):
-        if "scenario" in demands.dims:
-            return demands
-        demands = [demands]
-    if isinstance(demands, Mapping):
-        names, dss = [str(k) for k in demands], list(demands.values())
-    else:
-        dss = list(demands)
-        names = [str(ds.attrs.get("scenario", f"scenario {i + 1}")) for i, ds in enumerate(dss)]
-    if not dss:
-        raise ValueError("stack_scenarios needs at least one demand Dataset")
-    if len(set(names)) != len(names):
-        raise ForecastError(f"scenario names must differ to compare them, got {names}",
-                            key="scenario")
-    stacked = xr.concat(dss, dim=pd.Index(names, name="scenario"), data_vars="all",
-                        coords="minimal", compat="override", join="outer",
-                        combine_attrs="drop_conflicts")
-    stacked.attrs.pop("scenario", None)
-    return stacked
 
 
 # --- NetCDF ------------------------------------------------------------------------------
