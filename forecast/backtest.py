@@ -98,7 +98,8 @@ def error_frame(method: str, projected: np.ndarray, actual: np.ndarray, years) -
 
 def run_backtest(src: dict, base_year: int, to_year: int, window: int = 5,
                  e0: str = "trend") -> Backtest:
-    """Rates from data before `base_year`, projected to `to_year`, compared with the counts."""
+    """Rates from data before `base_year`, projected to `to_year`, compared with the counts.
+    `src`: the frames of forecast.inputs.sources.read_sources."""
     counts_years = src["counts"]["year"]
     if to_year <= base_year:
         raise DataError(f"expected a year after the base {base_year}, got {to_year}", key="--to")

@@ -256,7 +256,8 @@ def scores(errors: pd.DataFrame) -> pd.DataFrame:
 def run_backtest_all(src: dict, base: int, to: int, window: int | None = None,
                      params: rg.Params | None = None) -> tuple[Setup, pd.DataFrame]:
     """Every municipality from `base` to `to`: (setup, error table of every method).
-    Default window: regional.WINDOW, or as many years as the counts have before the base."""
+    `src`: the frames of forecast.inputs.sources.read_all_sources. Default window:
+    regional.WINDOW, or as many years as the counts have before the base."""
     first = int(src["counts"]["year"].min())
     setup = prepare(src, base, to, window or max(1, min(rg.WINDOW, base - first)))
     if window is None and setup.window < rg.WINDOW:

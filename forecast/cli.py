@@ -346,20 +346,13 @@ def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
     """Rebuild the default rate files in data/ from the source data."""
     try:
         if all_:
-            from .io.atomic import write_all
-            from .population.regional import csv_writer, norway_tables, read_all_sources
+            from .inputs.calibration import rebuild_norway
 
             out = out or REPO_ROOT / "data" / "norway"
-            try:
-                tables = norway_tables(read_all_sources(shared), base_year)
-            except ForecastError as exc:
-                if exc.file is not None:
-                    raise
-                raise ForecastError(exc.message, file=str(shared), key=exc.key) from None
-            written = write_all({out / name: csv_writer(df, name) for name, df in tables.items()})
+            written = rebuild_norway(shared, out, base_year)
         else:
+            from .inputs.calibration import rebuild_data
             from .inputs.housing import write_default_profile
-            from .population.calibrate import rebuild_data
 
             out = out or REPO_ROOT / "data" / "baerum"
             written = rebuild_data(shared, out, base_year=base_year)
@@ -397,14 +390,14 @@ def backtest(base: list[int] = typer.Option(..., "--base",
             raise ForecastError(f"expected trend or constant, got {e0!r}", key="--e0")
         if all_:
             from .backtest_all import report_tables, run_backtest_all
-            from .population.regional import read_all_sources
+            from .inputs.sources import read_all_sources
 
             src = read_all_sources(shared)
             runs = [run_backtest_all(src, b, to, window) for b in base]
             table = pd.concat([errors for _, errors in runs]) if out is not None else None
         else:
             from .backtest import run_backtest, summary
-            from .population.calibrate import read_sources
+            from .inputs.sources import read_sources
 
             src = read_sources(shared)
             runs = [run_backtest(src, b, to, window or 5, e0=e0) for b in base]

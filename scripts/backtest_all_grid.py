@@ -15,8 +15,8 @@ import numpy as np
 
 from forecast.backtest_all import (METHODS, error_table, model_projection, naive_projections,
                                    prepare, scores)
+from forecast.inputs.sources import read_all_sources
 from forecast.population import regional as rg
-from forecast.population.regional import read_all_sources
 
 BASES = range(2008, 2014)
 TO = 2018

@@ -6,7 +6,7 @@ Run: python scripts/backtest_grid.py [SHARED_DIR]  (prints a Markdown table)
 import sys
 
 from forecast.backtest import run_backtest, summary
-from forecast.population.calibrate import read_sources
+from forecast.inputs.sources import read_sources
 
 src = read_sources(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
 print("| base | window | e0 | model total % | model groups % | naive total % | naive groups % |")

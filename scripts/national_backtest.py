@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from forecast.inputs.sources import read_national
 from forecast.population import national as nat
 from forecast.population.rates import SEXES, life_table
 
@@ -138,7 +139,7 @@ def show(title, df):
 
 def main(shared: str) -> None:
     start = time.time()
-    src = nat.read_national(shared)
+    src = read_national(shared)
     m_years, m_hist = nat.mx_array(src["mx"])
     f_years, f_hist = nat.asfr_array(src["asfr"])
     observed_ex = ex_at(nat._closed(m_hist))

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from forecast.backtest import naive_projection, run_backtest
 from forecast.cli import app
-from forecast.population.calibrate import read_sources
+from forecast.inputs.sources import read_sources
 
 from conftest import SHARED
 

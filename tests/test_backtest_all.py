@@ -10,6 +10,7 @@ from forecast.backtest import project_regions
 from forecast.backtest_all import (BANDS, extrapolate_totals, frozen_shares, hamilton_perry,
                                    model_projection, prepare, scores)
 from forecast.cli import app
+from forecast.inputs.sources import read_all_sources
 from forecast.population import regional as rg
 from forecast.population.kernel import N_AGE, project_one
 from forecast.population.rates import SEXES, survival_ratios
@@ -137,7 +138,7 @@ def test_project_regions_equals_one_region_at_a_time():
 
 @pytest.fixture(scope="module")
 def src():
-    return rg.read_all_sources(SHARED)
+    return read_all_sources(SHARED)
 
 
 def test_backtest_uses_no_data_after_the_base(src):

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from forecast.errors import DataError
-from forecast.population.calibrate import (SOURCE_FILES, calibrate, calibration_tables,
-                                           open_interval_rate, read_sources, rebuild_data,
+from forecast.inputs.calibration import rebuild_data
+from forecast.inputs.sources import SOURCE_FILES, read_sources
+from forecast.population.calibrate import (calibrate, calibration_tables, open_interval_rate,
                                            window_years)
 from forecast.population.kernel import project_one
 from forecast.population.migration_residual import smooth_net, split_net

@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast.inputs.sources import read_national, read_sources
 from forecast.population import national as nat
 from forecast.population.calibrate import (fit_kannisto, kannisto_hazard, open_interval_rate,
-                                           read_sources, window_mortality)
+                                           window_mortality)
 from forecast.population.rates import life_expectancy
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -15,7 +16,7 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 @pytest.fixture(scope="module")
 def src():
-    return nat.read_national(SHARED)
+    return read_national(SHARED)
 
 
 def synthetic_history(years, a_young, b_young, k):

@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.errors import DataError
+from forecast.inputs import sources
+from forecast.inputs.calibration import csv_writer
 from forecast.population import calibrate as cb
 from forecast.population import regional as rg
 from forecast.population.kernel import N_AGE
@@ -84,14 +86,14 @@ def test_pools_by_county_size_or_nation():
 
 @pytest.fixture(scope="module")
 def src():
-    return rg.read_all_sources(SHARED)
+    return sources.read_all_sources(SHARED)
 
 
 def test_one_municipality_alone_reproduces_calibrate_unsmoothed(src):
     """Bærum as its own pool: no shrinkage, so the rates are calibrate's residuals."""
     years = np.arange(2013, 2019)
     counts = rg.counts_array(src["counts"], ["3201"], years)
-    old = cb.read_sources(SHARED)
+    old = sources.read_sources(SHARED)
     mx, _ = cb.window_mortality(old, 2018, 5)
     asfr = cb.national_asfr(old["asfr"], 2018, 5)
     rates = rg.regional_rates(counts, mx, asfr, np.array([0]), rg.Params(smooth_sigma=0.0))
@@ -151,7 +153,7 @@ def test_municipalities_table_flags_the_split_ones(written, src):
     assert list(table.columns) == ["municipality", "name", "county", "county_name",
                                    "persons_2018", "split_history"]
     assert sorted(table.loc[table["split_history"], "municipality"]) == sorted(rg.SPLIT_HISTORY)
-    source = pd.read_csv(SHARED / rg.MUNICIPAL_FILES["table"], dtype={"municipality": str})
+    source = pd.read_csv(SHARED / sources.MUNICIPAL_FILES["table"], dtype={"municipality": str})
     assert (table["persons_2018"].to_numpy() == source["persons_2018"].to_numpy()).all()
 
 
@@ -200,14 +202,14 @@ def test_malformed_counts_name_the_file_and_column(tmp_path, case):
     edit, column = BAD[case]
     shared = tiny_sources(tmp_path, edit)
     with pytest.raises(DataError) as err:
-        rg.read_municipal_sources(shared)
+        sources.read_municipal_sources(shared)
     assert err.value.key == column
     assert err.value.file.endswith("population_by_age_sex_2005_2018.csv.gz")
     assert "\n" not in str(err.value)
 
 
 def test_well_formed_tiny_sources_pass(tmp_path):
-    src = rg.read_municipal_sources(tiny_sources(tmp_path))
+    src = sources.read_municipal_sources(tiny_sources(tmp_path))
     counts = rg.counts_array(src["counts"], ["0001", "0002"], [2016, 2017, 2018])
     assert counts.shape == (3, 2, 2, N_AGE) and (counts == 10).all()
 
@@ -215,14 +217,14 @@ def test_well_formed_tiny_sources_pass(tmp_path):
 def test_a_municipality_missing_from_the_counts_is_named(tmp_path):
     shared = tiny_sources(tmp_path, lambda c: c[c["municipality"] == "0001"])
     with pytest.raises(DataError, match="0002") as err:
-        rg.read_municipal_sources(shared)
+        sources.read_municipal_sources(shared)
     assert err.value.key == "municipality"
 
 
 def test_gzip_files_have_reproducible_bytes(tmp_path):
     frame = pd.DataFrame({"municipality": ["0001"], "net": [1.23456789]})
     for name in ("a.tmp", "b.tmp"):
-        rg.csv_writer(frame, "x.csv.gz")(tmp_path / name)
+        csv_writer(frame, "x.csv.gz")(tmp_path / name)
     assert (tmp_path / "a.tmp").read_bytes() == (tmp_path / "b.tmp").read_bytes()
     back = pd.read_csv(tmp_path / "a.tmp", compression="gzip", dtype={"municipality": str})
     assert back["municipality"][0] == "0001" and back["net"][0] == 1.23457

@@ -1,16 +1,16 @@
 """Default rates for a municipality, derived from the published source data in shared/data.
 
 Every number in data/<municipality>/ comes from here, so it can be rebuilt and checked.
-`read_sources` reads and checks the source files; the other functions are pure: they take the
-tidy source frames and a base year and use only data known on 1 January of the base year
-(stocks up to 1.1.base, calendar-year statistics up to base - 1), so a backtest can rebuild
-the rates of an earlier base year. The window is the years base - window .. base - 1.
+The functions are pure: they take the tidy source frames (forecast.inputs.sources.read_sources
+reads and checks the files) and a base year and use only data known on 1 January of the base
+year (stocks up to 1.1.base, calendar-year statistics up to base - 1), so a backtest can
+rebuild the rates of an earlier base year. The window is the years base - window .. base - 1.
+forecast.inputs.calibration.rebuild_data writes the tables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,6 @@ from scipy.integrate import quad
 from scipy.optimize import minimize
 
 from ..errors import DataError
-from ..inputs import read_csv
-from ..io.atomic import write_all
 from .kernel import N_AGE
 from .migration_residual import net_migration_history, smooth_net, split_net
 from .rates import SEXES, life_expectancy, survival_ratios
@@ -29,75 +27,6 @@ FIT_AGES = np.arange(80, 100)        # Kannisto fitted to these ages ...
 FITTED_FROM = 95                     # ... and used from this age on
 LAST_AGE = 130                       # the fitted hazard is integrated to this age
 FERT_AGES = np.arange(12, 56)        # HFD 12- .. 55+, open groups put at 12 and 55
-
-SOURCE_FILES = {
-    "counts": "baerum/population_by_age_sex_2005_2018.csv",
-    "deaths": "norway/hmd_deaths_1x1_2010_2017.csv",
-    "mx": "norway/hmd_mx_1x1_2010_2017.csv",
-    "pop": "norway/hmd_population_jan1_2010_2018.csv",
-    "births": "norway/hmd_births_1990_2017.csv",
-    "asfr": "norway/hfd_asfr_2000_2017.csv",
-}
-
-
-# --- reading the sources ------------------------------------------------------------------
-
-def _numbers(text: pd.Series, path, column: str, missing_ok: bool) -> np.ndarray:
-    """Floats from text; "." (HMD's no-data mark) becomes NaN where `missing_ok`."""
-    text = text.str.strip()
-    values = pd.to_numeric(text.where(text != ".") if missing_ok else text, errors="coerce")
-    bad = values.isna() & ~((text == ".") & missing_ok)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"row {row + 2}: expected a number, got {text.iloc[row]!r}",
-                        file=str(path), key=column)
-    return values.to_numpy(dtype=float)
-
-
-def _ages(text: pd.Series, path) -> np.ndarray:
-    """Single ages from HMD/HFD labels, open groups '110+', '12-', '55+' at their bound."""
-    return _numbers(text.str.strip().str.rstrip("+-"), path, "age", False).astype(int)
-
-
-def _hmd_long(path) -> pd.DataFrame:
-    """An HMD 1x1 table (year, age, female, male, ...) as tidy year, sex, age, value."""
-    df = read_csv(path, {"year": "int", "age": "str", "female": "str", "male": "str"})
-    ages = _ages(df["age"], path)
-    parts = [pd.DataFrame({"year": df["year"].to_numpy(), "sex": sex, "age": ages,
-                           "value": _numbers(df[sex], path, sex, True)}) for sex in SEXES]
-    return pd.concat(parts, ignore_index=True)
-
-
-def _check_complete(df: pd.DataFrame, ages, path, what: str) -> None:
-    """Every year in `df` has every sex and age in `ages` exactly once."""
-    have = df[df["age"].isin(ages)]
-    counts = have.groupby(["year", "sex"]).size()
-    if (have.groupby("year")["sex"].nunique() < 2).any() or (counts != len(ages)).any():
-        bad = counts[counts != len(ages)]
-        year = bad.index[0][0] if len(bad) else have["year"].iloc[0]
-        raise DataError(f"{what}: year {year} lacks a sex or has missing or duplicate ages; "
-                        f"expected ages {ages[0]}..{ages[-1]} once per sex", file=str(path),
-                        key="age")
-
-
-def read_sources(shared_dir: Path) -> dict[str, pd.DataFrame]:
-    """The source tables as tidy frames, each checked for its columns and completeness."""
-    paths = {k: Path(shared_dir) / v for k, v in SOURCE_FILES.items()}
-    counts = read_csv(paths["counts"], {"year": "int", "sex": "str", "age": "int",
-                                        "persons": "int"})
-    if not counts["sex"].isin(SEXES).all():
-        bad = counts.loc[~counts["sex"].isin(SEXES), "sex"].iloc[0]
-        raise DataError(f"expected female or male, got {bad!r}", file=str(paths["counts"]),
-                        key="sex")
-    _check_complete(counts, np.arange(N_AGE), paths["counts"], "population counts")
-    src = {"counts": counts}
-    for key in ("deaths", "mx", "pop"):
-        src[key] = _hmd_long(paths[key])
-        _check_complete(src[key], HMD_AGES, paths[key], "HMD table")
-    src["births"] = read_csv(paths["births"], {"year": "int", "female": "float", "male": "float"})
-    asfr = read_csv(paths["asfr"], {"year": "int", "age": "str", "asfr": "float"})
-    src["asfr"] = asfr.assign(age=_ages(asfr["age"], paths["asfr"]))
-    return src
 
 
 # --- pure pieces --------------------------------------------------------------------------
@@ -323,22 +252,3 @@ def calibration_tables(cal: Calibration) -> dict[str, pd.DataFrame]:
         "migration.csv": _sex_age_frame(net=cal.net, inmig=cal.inmig, outrate=cal.outrate),
         "e0_history.csv": cal.e0,
     }
-
-
-def rebuild_data(shared_dir: Path, out_dir: Path, base_year: int = 2018, window: int = 5, *,
-                 birth_migration_share: float = 0.5, smooth_sigma: float = 1.0) -> list[Path]:
-    """Read the sources, derive the rates and write every data/ file, all or none."""
-    src = read_sources(shared_dir)
-    try:
-        cal = calibrate(src, base_year, window, birth_migration_share=birth_migration_share,
-                        smooth_sigma=smooth_sigma)
-    except DataError as exc:
-        if exc.file is not None:
-            raise
-        raise DataError(exc.message, file=str(shared_dir), key=exc.key) from None
-
-    def writer(frame: pd.DataFrame):
-        return lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g")
-
-    tables = calibration_tables(cal)
-    return write_all({Path(out_dir) / name: writer(df) for name, df in tables.items()})

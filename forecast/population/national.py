@@ -1,9 +1,10 @@
 """National paths of mortality and fertility over a projection horizon.
 
-Pure functions on arrays: HMD m(x) 1950-2017 and HFD ASFR 1967-2017 in, schedules per flow
-year out. Every method uses only calendar years before the base year (the data known on
-1 January of the base year). The defaults below were chosen by the backtests of
-scripts/national_backtest.py (bases 1990-2013, horizons 5-20 years, observed to 2017).
+Pure functions on arrays: HMD m(x) 1950-2017 and HFD ASFR 1967-2017 in (the tidy frames of
+forecast.inputs.sources.read_national), schedules per flow year out. Every method uses only
+calendar years before the base year (the data known on 1 January of the base year). The
+defaults below were chosen by the backtests of scripts/national_backtest.py (bases 1990-2013,
+horizons 5-20 years, observed to 2017).
 
 The 1950-2009 HMD file has m(x) but no deaths or exposures. Where counts are needed (pooling
 years, the Kannisto fit at 80-99) they are pseudo-counts: exposure = the stationary
@@ -14,14 +15,12 @@ what real exposures give at 80-99 (tests/test_national.py compares 2013-2017).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from .calibrate import (FERT_AGES, FIT_AGES, FITTED_FROM, _ages, _hmd_long, fit_kannisto,
-                        kannisto_hazard, open_interval_rate)
+from .calibrate import (FERT_AGES, FIT_AGES, FITTED_FROM, fit_kannisto, kannisto_hazard,
+                        open_interval_rate)
 from .kernel import N_AGE
 from .rates import SEXES, life_expectancy, scale_to_e0, scale_to_tfr, survival_ratios
 
@@ -52,16 +51,7 @@ HIST_AGES = np.arange(100)      # single ages taken from HMD; 95+ comes from the
 ZERO_FLOOR = 1e-5               # m(x) = 0 (no death at a child age) before taking logs
 
 
-# --- reading ------------------------------------------------------------------------------
-
-def read_national(shared_dir) -> dict[str, pd.DataFrame]:
-    """Tidy frames: mx (year, sex, age, value) and asfr (year, age, asfr) from shared/data."""
-    norway = Path(shared_dir) / "norway"
-    mx = _hmd_long(norway / "hmd_mx_1x1_1950_2017.csv")
-    asfr = pd.read_csv(norway / "hfd_asfr_1967_2017.csv", dtype={"age": str})
-    asfr = asfr.assign(age=_ages(asfr["age"], norway / "hfd_asfr_1967_2017.csv"))
-    return {"mx": mx, "asfr": asfr[["year", "age", "asfr"]]}
-
+# --- arrays from the tidy frames -----------------------------------------------------------
 
 def mx_array(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(years, (Y, 2, 100)) m(x) at ages 0..99 from the tidy HMD frame."""
@@ -357,7 +347,8 @@ def national_paths(src: dict, base_year: int, end_year: int, mortality: str = DE
                    fit_years: int | None = None, damping: float = DEFAULT_DAMPING,
                    long_run_tfr: float | None = None) -> dict[str, np.ndarray]:
     """mx (T, 2, 106), surv (T, 2, 107), asfr (T, 106), tfr (T,), e0 (T, 2) for the flow years
-    base_year .. end_year - 1, from read_national's frames (only years before the base)."""
+    base_year .. end_year - 1, from inputs.sources.read_national's frames (only years before
+    the base)."""
     n = end_year - base_year
     if n < 1:
         raise ValueError("end_year must be after base_year")

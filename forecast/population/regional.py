@@ -8,29 +8,25 @@ ages 1..66 restored with PYtot / (PYtot + K_LEVEL); fertility as a Poisson-gamma
 mean (births_obs + ALPHA f_pool) / (births_pred + ALPHA); optionally (OLD_AGE = "mortality")
 the old-age residual beyond the pool's migration as a mortality level at ages >= OLD_FROM.
 Functions are pure (arrays or frames in, rates out) and use only the counts passed in, so a
-backtest passes counts up to 1 January of its base; the caller writes files.
+backtest passes counts up to 1 January of its base. forecast.inputs.sources reads the frames
+(read_all_sources) and forecast.inputs.calibration writes the tables (rebuild_norway).
 """
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 
 from ..errors import DataError
-from ..inputs import read_csv
 from .calibrate import FERT_AGES
 from .kernel import N_AGE
 from .migration_residual import implied_births, residual_net_migration, smooth_net, split_net
 from .rates import SEXES, life_expectancy, survival_ratios
 
 REGION = "municipality"
-MUNICIPAL_FILES = {"counts": "norway/municipalities/population_by_age_sex_2005_2018.csv.gz",
-                   "table": "norway/municipalities/municipalities_2024.csv"}
 # csdata gives these a fixed share of a merged municipality before a later split: their
 # history is not counts (shared/data/README.md), so results flag them and scores leave them out
 SPLIT_HISTORY = ("1508", "1580", "1806", "1875", "5055", "5056", "5059")
@@ -89,32 +85,19 @@ class RegionalRates:
     info: dict = field(default_factory=dict)
 
 
-# --- reading and checking -----------------------------------------------------------------
+# --- checking ------------------------------------------------------------------------------
 
-def read_municipal_sources(shared_dir) -> dict[str, pd.DataFrame]:
-    """The municipal counts and the table of municipalities, checked (one-line DataErrors)."""
-    paths = {k: Path(shared_dir) / v for k, v in MUNICIPAL_FILES.items()}
-    table = read_csv(paths["table"], {REGION: "str", "name": "str", "county": "str",
-                                      "county_name": "str"})
-    dup = table[REGION].duplicated()
-    if dup.any():
-        raise DataError(f"duplicate {REGION} {table[REGION][dup].iloc[0]!r}",
-                        file=str(paths["table"]), key=REGION)
-    counts = read_csv(paths["counts"], {REGION: "str", "year": "int", "sex": "str",
-                                        "age": "int", "persons": "int"})
-    check_counts(counts, table[REGION], paths["counts"])
-    return {"counts": counts, "table": table}
-
-
-def check_counts(counts: pd.DataFrame, known, path) -> None:
+def check_counts(counts: pd.DataFrame, known, path, table: str) -> None:
     """Known codes, sexes and ages; every sex and age once a year; each municipality's years
-    consecutive up to the last year of the file (a late start is allowed: a merger)."""
+    consecutive up to the last year of the file (a late start is allowed: a merger).
+    `path` (the counts) and `table` (the table of the `known` codes) name the files in
+    the messages."""
     def fail(message, column):
         raise DataError(message, file=str(path), key=column)
     unknown = ~counts[REGION].isin(set(known))
     if unknown.any():
         fail(f"unknown municipality {counts[REGION][unknown].iloc[0]!r}; expected a code of "
-             f"{MUNICIPAL_FILES['table']}", REGION)
+             f"{table}", REGION)
     if not counts["sex"].isin(SEXES).all():
         fail(f"expected female or male, got {counts['sex'][~counts['sex'].isin(SEXES)].iloc[0]!r}",
              "sex")
@@ -141,7 +124,7 @@ def check_counts(counts: pd.DataFrame, known, path) -> None:
              "year")
     missing = sorted(set(known) - set(counts[REGION]))
     if missing:
-        fail(f"no counts for municipality {missing[0]!r} of {MUNICIPAL_FILES['table']}", REGION)
+        fail(f"no counts for municipality {missing[0]!r} of {table}", REGION)
 
 
 def counts_array(counts: pd.DataFrame, codes, years) -> np.ndarray:
@@ -315,16 +298,6 @@ def regional_rates(counts: np.ndarray, mx: np.ndarray, asfr: np.ndarray, pool: n
 
 # --- national schedules and the data/norway tables --------------------------------------------
 
-def read_all_sources(shared_dir) -> dict:
-    """Municipal counts and table, the national m(x) and ASFR series, HMD births."""
-    from . import national
-    from .calibrate import SOURCE_FILES
-    births = read_csv(Path(shared_dir) / SOURCE_FILES["births"],
-                      {"year": "int", "female": "float", "male": "float"})
-    return {**read_municipal_sources(shared_dir), "national": national.read_national(shared_dir),
-            "births": births}
-
-
 def national_window(nat: dict, base: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(mx (2, 106), asfr (window, 44)) of the `window` years before the base: m(x) pooled over
     them from the HMD series (pseudo-counts, as national.py: one method whether or not the HMD
@@ -401,17 +374,3 @@ def norway_tables(src: dict, base: int = 2018, window: int = WINDOW,
             REGION: np.repeat(codes, 2), "sex": np.tile(SEXES, len(codes)),
             "factor": rates.mort_factor.ravel(), "from_age": OLD_FROM})
     return out
-
-
-def csv_writer(frame: pd.DataFrame, name: str):
-    """A writer for io.atomic.write_all: CSV with 10 significant digits; for names ending .gz
-    (the large tables) gzip with 6 digits and reproducible bytes (no name or time inside)."""
-    if not name.endswith(".gz"):
-        return lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g")
-
-    def write(tmp):
-        text = frame.to_csv(index=False, float_format="%.6g").encode()
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                   mtime=0, compresslevel=6) as gz:
-            gz.write(text)
-    return write
