@@ -204,10 +204,10 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         if formats is None:
             formats = "csv,netcdf" if many else "csv,netcdf,excel,png"
         folder = out if out is not None else Path("results") / result.scenario.file.stem
-        population = result.areas if result.areas is not None else result.population
-        written = write_run_outputs(folder, population, result.demand,
+        written = write_run_outputs(folder, result.population, result.demand,
                                     result.assumptions(), _formats(formats),
-                                    charts=result.scenario.section("outputs").get("charts"))
+                                    charts=result.scenario.section("outputs").get("charts"),
+                                    areas=result.areas)
     except ForecastError as exc:
         _fail(exc)
     name = result.scenario.name

@@ -133,3 +133,14 @@ def test_users_table_naming_an_unknown_service(project_copy):
     line = result.stderr.strip()
     assert "\n" not in line and "users.csv" in line and "service" in line and "sykehjem" in line
     assert not out.exists()
+
+
+def test_run_on_sub_areas_writes_the_areas(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(ROOT / "scenarios/baerum-delomrader.toml"),
+                                      "--out", str(out), "--formats", "csv,excel"])
+    assert result.exit_code == 0, result.output
+    population = pd.read_csv(out / "population.csv")
+    assert list(population.columns[:2]) == ["area", "year"]
+    assert population[population["year"] == 2018]["persons"].sum() == 125_454
+    assert (out / "forecast.xlsx").exists()

@@ -204,14 +204,16 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
                       assumptions: Iterable[Mapping] = (),
                       formats: Iterable[str] = RUN_FORMATS, *,
                       charts: Mapping[str, str] | None = None,
-                      comparison=None) -> list[Path]:
+                      comparison=None, areas: xr.Dataset | None = None) -> list[Path]:
     """Write a full run's results to `out_dir`, all of them or none.
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
     given); netcdf: result.nc (population + demand); excel: forecast.xlsx; png: the charts
     (see `charts.render_charts`). `charts` maps the roles places / home_care /
     social_assistance to service ids; `comparison` holds the demand of several scenarios
-    (anything `stack_scenarios` takes) and draws one line per scenario.
+    (anything `stack_scenarios` takes) and draws one line per scenario. `areas`, the
+    sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
+    `area` column); the workbook, charts and result.nc show the municipality.
     Returns the paths written.
     """
     formats = set(formats)
@@ -227,7 +229,7 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     stacked = stack_scenarios(comparison) if comparison is not None else None
     writers = {}
     if "csv" in formats:
-        population, flows = population_frames(population_ds)
+        population, flows = population_frames(areas if areas is not None else population_ds)
         writers[out_dir / "population.csv"] = _write_csv(population)
         writers[out_dir / "flows.csv"] = _write_csv(flows)
         if demand_ds is not None:
