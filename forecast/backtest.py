@@ -18,9 +18,9 @@ from .errors import DataError
 from .population.calibrate import FERT_AGES, calibrate, counts_array
 from .population.kernel import N_AGE, empty, project_kernel
 from .population.model import PopulationAssumptions, PopulationInputs, project_population
-from .report import AGE_GROUPS
+from .population.model import BANDS
 
-GROUPS = {k: v for k, v in AGE_GROUPS.items() if k not in ("67+", "80+")}
+GROUPS = BANDS
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-AGE_GROUPS: dict[str, tuple[int, int]] = {
-    "0-5": (0, 5), "6-15": (6, 15), "16-66": (16, 66), "67-79": (67, 79),
-    "80-89": (80, 89), "90+": (90, 105), "67+": (67, 105), "80+": (80, 105),
-}
+from .population.model import BANDS
+
+# the KOSTRA-style bands of the population stage, and the two totals planners read
+AGE_GROUPS: dict[str, tuple[int, int]] = {**BANDS, "67+": (67, 105), "80+": (80, 105)}
 
 
 def summary_years(years) -> list[int]:
