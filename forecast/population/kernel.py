@@ -66,54 +66,17 @@ def empty(ndim: int) -> np.ndarray:
     return np.zeros((0,) * ndim)
 
 
-@njit(cache=True, fastmath=FAST)
-def _step(cur, nxt, mid0, mid1, surv, half, inm, li, outr, lo, mrate, exchange):
-    """One year of ages 1..105 for one region (births and age 0 follow in _age0).
-
-    cur, nxt (2, 106); mid0/mid1 (2, 106) movers to the pool at mid-year (only with exchange)."""
-    for s in range(2):
-        c, n, sv, hf, im, o = cur[s], nxt[s], surv[s], half[s], inm[s], outr[s]
-        if exchange:
-            m = mrate[s]
-            for k in range(1, N_AGE - 1):
-                n[k] = (1.0 - o[k] * lo - m[k]) * c[k - 1] * sv[k] + im[k] * li * hf[k]
-                mid0[s, k] = m[k] * c[k - 1] * hf[k]
-        else:
-            for k in range(1, N_AGE - 1):
-                n[k] = (1.0 - o[k] * lo) * c[k - 1] * sv[k] + im[k] * li * hf[k]
-        k = N_AGE - 1
-        m105 = mrate[s, k] if exchange else 0.0
-        n[k] = ((1.0 - o[k] * lo - m105) * (c[k - 1] * sv[k] + c[k] * sv[k + 1])
-                + im[k] * li * hf[k + 1])
-        if exchange:
-            mid0[s, k] = m105 * c[k - 1] * hf[k]
-            mid1[s, k] = m105 * c[k] * hf[k + 1]
-
-
-@njit(cache=True, fastmath=FAST)
-def _births(cur, nxt, asfr, fert, fem, out):
-    total = 0.0
-    for a in range(1, N_AGE):
-        total += asfr[a] * 0.5 * (cur[0, a] + nxt[0, a])
-    total *= fert
-    out[0] = total * fem
-    out[1] = total * (1.0 - fem)
-
-
-@njit(cache=True, fastmath=FAST)
-def _age0(born, nxt, mid0, surv, half, inm, li, outr, lo, mrate, exchange):
-    for s in range(2):
-        o = outr[s, 0] * lo
-        m = mrate[s, 0] if exchange else 0.0
-        nxt[s, 0] = (1.0 - o - m) * born[s] * surv[s, 0] + inm[s, 0] * li * half[s, 0]
-        if exchange:
-            mid0[s, 0] = m * born[s] * half[s, 0]
-
-
 @njit(cache=True, inline="always")
 def _ix(n, i):
     """Index i along a dim of length n, or 0 where the dim is shared (length 1)."""
     return i if n > 1 else 0
+
+
+@njit(cache=True, inline="always")
+def _at(x, d, r, t):
+    """The leading indices of x[d, r, t] in a compact array (plain integers: indexing with
+    them makes no array views, whose reference counting would cost more than the work)."""
+    return _ix(x.shape[0], d), _ix(x.shape[1], r), _ix(x.shape[2], t)
 
 
 @njit(cache=True, parallel=True, fastmath=FAST)
@@ -123,11 +86,12 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                    final):
     n_draw = max(surv.shape[0], asfr.shape[0], fert.shape[0], fem_share.shape[0],
                  inmig.shape[0], in_level.shape[0], outrate.shape[0], out_level.shape[0])
-    n_reg, n_year = pop0.shape[0], surv.shape[2]
-    want_pop, want_births = pop.shape[0] > 0, births.shape[0] > 0
-    want = np.array([deaths.shape[0] > 0, inflow.shape[0] > 0, outflow.shape[0] > 0,
-                     internal_in.shape[0] > 0, internal_out.shape[0] > 0])
-    want_flows, want_groups = want.any(), group_pop.shape[0] > 0
+    n_reg, n_year, top = pop0.shape[0], surv.shape[2], N_AGE - 1
+    want_pop, want_births, want_groups = pop.shape[0] > 0, births.shape[0] > 0, group_pop.shape[0] > 0
+    want_d, want_i, want_o = deaths.shape[0] > 0, inflow.shape[0] > 0, outflow.shape[0] > 0
+    want_ii, want_io = internal_in.shape[0] > 0, internal_out.shape[0] > 0
+    want_flows = want_d or want_i or want_o or want_ii or want_io
+    n_band = group_edges.shape[0] - 1
     width = n_reg if exchange else 1
     n_block = n_draw if exchange else n_draw * n_reg
     # blocks in a few contiguous chunks, so scratch arrays are allocated once per chunk; without
@@ -137,138 +101,170 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
     for c in prange(n_chunk):
         cur = np.empty((width, 2, N_AGE))
         nxt = np.empty((width, 2, N_AGE))
-        mid0 = np.zeros((width, 2, N_AGE))
-        mid1 = np.zeros((width, 2, N_AGE))
+        mid0 = np.zeros((width, 2, N_AGE))   # movers to the pool at mid-year (exchange only)
+        mid1 = np.zeros((width, 2, N_AGE))   # ... of those already 105+
         born = np.zeros((width, 2))
-        flow = np.zeros((5, 2, N_AGE))
         pool0 = np.zeros((2, N_AGE))
         pool1 = np.zeros((2, N_AGE))
         for blk in range(c * n_block // n_chunk, (c + 1) * n_block // n_chunk):
             d = blk % n_draw
             r0 = 0 if exchange else blk // n_draw
             for i in range(width):
-                cur[i] = pop0[r0 + i]
-                _record(cur[i], d, r0 + i, 0, want_pop, want_groups, pop, group_pop, group_edges)
-            for t in range(n_year):
+                for s in range(2):
+                    for a in range(N_AGE):
+                        cur[i, s, a] = pop0[r0 + i, s, a]
+            for t in range(n_year + 1):
                 for i in range(width):
                     r = r0 + i
-                    _step(cur[i], nxt[i], mid0[i], mid1[i], _at(surv, d, r, t), _at(half, d, r, t),
-                          _at(inmig, d, r, t), _at(in_level, d, r, t), _at(outrate, d, r, t),
-                          _at(out_level, d, r, t), _mv(move_rate, r, t), exchange)
-                if exchange:
-                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, 1, N_AGE)
+                    if want_pop:
+                        for s in range(2):
+                            for a in range(N_AGE):
+                                pop[d, r, t, s, a] = cur[i, s, a]
+                    if want_groups:
+                        for s in range(2):
+                            for g in range(n_band):
+                                total = 0.0
+                                # unsigned bounds: no negative-index handling, so LLVM
+                                # vectorises the sum with plain loads
+                                for a in range(np.uint64(group_edges[g]),
+                                               np.uint64(group_edges[g + 1])):
+                                    total += cur[i, s, a]
+                                group_pop[d, r, t, s, g] = total
+                if t == n_year:
+                    break
+                # ages 1..105 of every region
                 for i in range(width):
                     r = r0 + i
-                    _births(cur[i], nxt[i], _at(asfr, d, r, t), _at(fert, d, r, t),
-                            fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)],
-                            born[i])
-                    _age0(born[i], nxt[i], mid0[i], _at(surv, d, r, t), _at(half, d, r, t),
-                          _at(inmig, d, r, t), _at(in_level, d, r, t), _at(outrate, d, r, t),
-                          _at(out_level, d, r, t), _mv(move_rate, r, t), exchange)
+                    s0, s1, s2 = _at(surv, d, r, t)
+                    h0, h1, h2 = _at(half, d, r, t)
+                    i0, i1, i2 = _at(inmig, d, r, t)
+                    o0, o1, o2 = _at(outrate, d, r, t)
+                    li = in_level[_at(in_level, d, r, t)]
+                    lo = out_level[_at(out_level, d, r, t)]
+                    m0, m1 = _ix(move_rate.shape[0], r), _ix(move_rate.shape[1], t)
+                    for s in range(2):
+                        if exchange:
+                            for k in range(1, top):
+                                m = move_rate[m0, m1, s, k]
+                                nxt[i, s, k] = ((1.0 - outrate[o0, o1, o2, s, k] * lo - m)
+                                                * cur[i, s, k - 1] * surv[s0, s1, s2, s, k]
+                                                + inmig[i0, i1, i2, s, k] * li * half[h0, h1, h2, s, k])
+                                mid0[i, s, k] = m * cur[i, s, k - 1] * half[h0, h1, h2, s, k]
+                        else:
+                            for k in range(1, top):
+                                nxt[i, s, k] = ((1.0 - outrate[o0, o1, o2, s, k] * lo)
+                                                * cur[i, s, k - 1] * surv[s0, s1, s2, s, k]
+                                                + inmig[i0, i1, i2, s, k] * li * half[h0, h1, h2, s, k])
+                        # the open group: those reaching 105 and those already 105+
+                        m = move_rate[m0, m1, s, top] if exchange else 0.0
+                        nxt[i, s, top] = ((1.0 - outrate[o0, o1, o2, s, top] * lo - m)
+                                          * (cur[i, s, top - 1] * surv[s0, s1, s2, s, top]
+                                             + cur[i, s, top] * surv[s0, s1, s2, s, top + 1])
+                                          + inmig[i0, i1, i2, s, top] * li * half[h0, h1, h2, s, top + 1])
+                        if exchange:
+                            mid0[i, s, top] = m * cur[i, s, top - 1] * half[h0, h1, h2, s, top]
+                            mid1[i, s, top] = m * cur[i, s, top] * half[h0, h1, h2, s, top + 1]
                 if exchange:
-                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, 0, 1)
+                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, 1, N_AGE)
+                # births from the women at the start and the end of the year, then age 0
+                for i in range(width):
+                    r = r0 + i
+                    a0, a1, a2 = _at(asfr, d, r, t)
+                    total = 0.0
+                    for a in range(1, N_AGE):
+                        total += asfr[a0, a1, a2, a] * (cur[i, 0, a] + nxt[i, 0, a])
+                    total *= 0.5 * fert[_at(fert, d, r, t)]
+                    fem = fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)]
+                    born[i, 0] = total * fem
+                    born[i, 1] = total * (1.0 - fem)
+                    s0, s1, s2 = _at(surv, d, r, t)
+                    h0, h1, h2 = _at(half, d, r, t)
+                    i0, i1, i2 = _at(inmig, d, r, t)
+                    o0, o1, o2 = _at(outrate, d, r, t)
+                    li = in_level[_at(in_level, d, r, t)]
+                    lo = out_level[_at(out_level, d, r, t)]
+                    m0, m1 = _ix(move_rate.shape[0], r), _ix(move_rate.shape[1], t)
+                    for s in range(2):
+                        m = move_rate[m0, m1, s, 0] if exchange else 0.0
+                        nxt[i, s, 0] = ((1.0 - outrate[o0, o1, o2, s, 0] * lo - m) * born[i, s]
+                                        * surv[s0, s1, s2, s, 0]
+                                        + inmig[i0, i1, i2, s, 0] * li * half[h0, h1, h2, s, 0])
+                        if exchange:
+                            mid0[i, s, 0] = m * born[i, s] * half[h0, h1, h2, s, 0]
+                if exchange:
+                    _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, 0, 1)
                 for i in range(width):
                     r = r0 + i
                     if want_births:
                         births[d, r, t, 0] = born[i, 0]
                         births[d, r, t, 1] = born[i, 1]
-                    if want_flows:
-                        _flows(cur[i], nxt[i], born[i], mid0[i], mid1[i], pool0, pool1,
-                               exchange, _at(half, d, r, t), _at(inmig, d, r, t),
-                               _at(in_level, d, r, t), _at(outrate, d, r, t),
-                               _at(out_level, d, r, t), _mv(move_share, r, t), want, flow,
-                               d, r, t, deaths, inflow, outflow, internal_in, internal_out)
-                    _record(nxt[i], d, r, t + 1, want_pop, want_groups, pop, group_pop,
-                            group_edges)
+                    if not want_flows:
+                        continue
+                    h0, h1, h2 = _at(half, d, r, t)
+                    i0, i1, i2 = _at(inmig, d, r, t)
+                    o0, o1, o2 = _at(outrate, d, r, t)
+                    li = in_level[_at(in_level, d, r, t)]
+                    lo = out_level[_at(out_level, d, r, t)]
+                    q0, q1 = _ix(move_share.shape[0], r), _ix(move_share.shape[1], t)
+                    for s in range(2):
+                        for k in range(N_AGE):
+                            if k == 0:
+                                start = born[i, s]
+                                resident = born[i, s] * half[h0, h1, h2, s, 0]
+                            elif k < top:
+                                start = cur[i, s, k - 1]
+                                resident = cur[i, s, k - 1] * half[h0, h1, h2, s, k]
+                            else:
+                                start = cur[i, s, k - 1] + cur[i, s, k]
+                                resident = (cur[i, s, k - 1] * half[h0, h1, h2, s, k]
+                                            + cur[i, s, k] * half[h0, h1, h2, s, k + 1])
+                            im = inmig[i0, i1, i2, s, k] * li
+                            out = outrate[o0, o1, o2, s, k] * lo * resident
+                            i_in, i_out = 0.0, 0.0
+                            if exchange:
+                                i_out = mid0[i, s, k] + mid1[i, s, k]
+                                i_in = move_share[q0, q1, s, k] * (pool0[s, k] + pool1[s, k])
+                            if want_d:  # deaths close the identity
+                                deaths[d, r, t, s, k] = start + im - out + i_in - i_out - nxt[i, s, k]
+                            if want_i:
+                                inflow[d, r, t, s, k] = im
+                            if want_o:
+                                outflow[d, r, t, s, k] = out
+                            if want_ii:
+                                internal_in[d, r, t, s, k] = i_in
+                            if want_io:
+                                internal_out[d, r, t, s, k] = i_out
                 cur, nxt = nxt, cur
             if final.shape[0] > 0:
                 for i in range(width):
-                    final[d, r0 + i] = cur[i]
-
-
-@njit(cache=True, inline="always")
-def _at(x, d, r, t):
-    """x[d, r, t] of a compact rate array whose leading dims may be shared (length 1)."""
-    return x[_ix(x.shape[0], d), _ix(x.shape[1], r), _ix(x.shape[2], t)]
-
-
-@njit(cache=True, inline="always")
-def _mv(x, r, t):
-    return x[_ix(x.shape[0], r), _ix(x.shape[1], t)]
+                    for s in range(2):
+                        for a in range(N_AGE):
+                            final[d, r0 + i, s, a] = cur[i, s, a]
 
 
 @njit(cache=True, fastmath=FAST)
-def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, t, k_lo, k_hi):
-    """Share the pool of movers between regions out to their destinations (ages k_lo..k_hi-1)."""
-    width = nxt.shape[0]
+def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, k_lo, k_hi):
+    """Share the pool of movers between regions out to their destinations (ages k_lo..k_hi-1);
+    movers live the second half year in the destination."""
+    width, top = nxt.shape[0], N_AGE - 1
     for s in range(2):
         for k in range(k_lo, k_hi):
-            a0 = 0.0
-            a1 = 0.0
-            for i in range(width):
-                a0 += mid0[i, s, k]
-                a1 += mid1[i, s, k]
-            pool0[s, k] = a0
-            pool1[s, k] = a1
-            for j in range(width):
-                share = _mv(move_share, j, t)[s, k]
-                h = _at(half, d, j, t)
-                if k == N_AGE - 1:
-                    nxt[j, s, k] += share * (a0 * h[s, k] + a1 * h[s, k + 1])
+            pool0[s, k] = 0.0
+            pool1[s, k] = 0.0
+        for i in range(width):
+            for k in range(k_lo, k_hi):
+                pool0[s, k] += mid0[i, s, k]
+                pool1[s, k] += mid1[i, s, k]
+        for j in range(width):
+            h0, h1, h2 = _at(half, d, r0 + j, t)
+            q0, q1 = _ix(move_share.shape[0], r0 + j), _ix(move_share.shape[1], t)
+            for k in range(k_lo, k_hi):
+                share = move_share[q0, q1, s, k]
+                if k == top:
+                    nxt[j, s, k] += share * (pool0[s, k] * half[h0, h1, h2, s, k]
+                                             + pool1[s, k] * half[h0, h1, h2, s, k + 1])
                 else:
-                    nxt[j, s, k] += share * a0 * h[s, k]
-
-
-@njit(cache=True, fastmath=FAST)
-def _flows(cur, nxt, born, mid0, mid1, pool0, pool1, exchange, half, inm, li, outr, lo, share,
-           want, flow, d, r, t, deaths, inflow, outflow, internal_in, internal_out):
-    """Flows of one region and year from the stocks (deaths close the identity); each output
-    written only when the caller asked for it."""
-    for s in range(2):
-        for k in range(N_AGE):
-            if k == 0:
-                start, resident = born[s], born[s] * half[s, 0]
-            elif k < N_AGE - 1:
-                start, resident = cur[s, k - 1], cur[s, k - 1] * half[s, k]
-            else:
-                start = cur[s, k - 1] + cur[s, k]
-                resident = cur[s, k - 1] * half[s, k] + cur[s, k] * half[s, k + 1]
-            im = inm[s, k] * li
-            out = outr[s, k] * lo * resident
-            i_in, i_out = 0.0, 0.0
-            if exchange:
-                i_out = mid0[s, k] + mid1[s, k]
-                i_in = share[s, k] * (pool0[s, k] + pool1[s, k])
-            flow[0, s, k] = start + im - out + i_in - i_out - nxt[s, k]
-            flow[1, s, k] = im
-            flow[2, s, k] = out
-            flow[3, s, k] = i_in
-            flow[4, s, k] = i_out
-    if want[0]:
-        deaths[d, r, t] = flow[0]
-    if want[1]:
-        inflow[d, r, t] = flow[1]
-    if want[2]:
-        outflow[d, r, t] = flow[2]
-    if want[3]:
-        internal_in[d, r, t] = flow[3]
-    if want[4]:
-        internal_out[d, r, t] = flow[4]
-
-
-@njit(cache=True, fastmath=FAST)
-def _record(stock, d, r, t, want_pop, want_groups, pop, group_pop, group_edges):
-    if want_pop:
-        for s in range(2):
-            for a in range(N_AGE):
-                pop[d, r, t, s, a] = stock[s, a]
-    if want_groups:
-        for s in range(2):
-            for g in range(group_edges.shape[0] - 1):
-                total = 0.0
-                for a in range(group_edges[g], group_edges[g + 1]):
-                    total += stock[s, a]
-                group_pop[d, r, t, s, g] = total
+                    nxt[j, s, k] += share * pool0[s, k] * half[h0, h1, h2, s, k]
 
 
 def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:

@@ -230,7 +230,7 @@ def project_population(inputs: PopulationInputs, a: PopulationAssumptions, *,
     else:
         move_rate = move_share = np.zeros((1, 1, 2, N_AGE))
     fem_share = np.full((1, n_year), 1.0 / (1.0 + inputs.sex_ratio))
-    fert = np.ascontiguousarray(inputs.fert_level[None, :, None], dtype=float)
+    fert = inputs.fert_level[None, :, None]
     bands = bands or BANDS
     edges = band_edges(bands)
     full = outputs == "full"
@@ -240,11 +240,14 @@ def project_population(inputs: PopulationInputs, a: PopulationAssumptions, *,
     flows = [np.empty(flow) if full else empty(5) for _ in range(5)]
     band_pop = empty(5) if full else np.zeros((1, n_reg, n_year + 1, 2, len(bands)))
     final = empty(4) if full else np.empty((1, n_reg, 2, N_AGE))
-    project_kernel(np.ascontiguousarray(inputs.base_pop, dtype=float), surv[None, None],
-                   np.sqrt(surv)[None, None], asfr[None, None], fert, fem_share,
-                   mig["inmig"], mig["in_level"], mig["outrate"], mig["out_level"],
-                   np.ascontiguousarray(move_rate), np.ascontiguousarray(move_share),
-                   ex is not None, edges, pop, births, *flows, band_pop, final)
+    def arg(x):  # a writeable C-contiguous copy: one compiled signature for every caller
+        return np.array(x, dtype=float, order="C")
+
+    project_kernel(arg(inputs.base_pop), arg(surv[None, None]), arg(np.sqrt(surv)[None, None]),
+                   arg(asfr[None, None]), arg(fert), fem_share, arg(mig["inmig"]),
+                   arg(mig["in_level"]), arg(mig["outrate"]), arg(mig["out_level"]),
+                   arg(move_rate), arg(move_share), ex is not None, edges, pop, births, *flows,
+                   band_pop, final)
     coords = {"region": list(inputs.regions), "year": np.arange(a.base_year, a.end_year + 1),
               "sex": list(SEXES), "age": np.arange(N_AGE)}
     if inputs.names is not None:
