@@ -284,7 +284,7 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
                                                     help="One service id (default: all).")):
     """Cost growth between two years, split into demography, coverage, intensity and unit cost."""
     from .api import run as run_scenario
-    from .cost import decompose as decompose_cost
+    from .decomposition import decompose as decompose_cost
 
     try:
         result = run_scenario(scenario)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from forecast.cost import (compute_cost, decompose, growth_decomposition, growth_index,
-                           merge_assumptions, parse_costs)
+from forecast.cost import compute_cost, growth_index, merge_assumptions, parse_costs
+from forecast.decomposition import decompose, growth_decomposition
 from conftest import synthetic_population as population
 from forecast.demand import compute_demand, parse_demand
 from forecast.errors import ForecastError

@@ -32,7 +32,7 @@ def synthetic_history(years, a_young, b_young, k):
 # --- Lee-Carter ----------------------------------------------------------------------------
 
 def test_lee_carter_recovers_exact_parameters():
-    ages, n = 30, 12
+    ages = 30
     a = np.linspace(-9.0, -2.0, ages)
     b = np.linspace(1.0, 3.0, ages)
     b /= b.sum()                                       # sum b = 1
