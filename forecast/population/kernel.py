@@ -79,6 +79,18 @@ def _at(x, d, r, t):
     return _ix(x.shape[0], d), _ix(x.shape[1], r), _ix(x.shape[2], t)
 
 
+@njit(cache=True, inline="always")
+def _cohort_rates(surv, half, inmig, in_level, outrate, out_level, d, r, t):
+    """Indices of region r's survival, half-year survival, in-migrants and out-rates in year t
+    of draw d, and its in- and out-migration levels."""
+    s0, s1, s2 = _at(surv, d, r, t)
+    h0, h1, h2 = _at(half, d, r, t)
+    i0, i1, i2 = _at(inmig, d, r, t)
+    o0, o1, o2 = _at(outrate, d, r, t)
+    return (s0, s1, s2, h0, h1, h2, i0, i1, i2, o0, o1, o2,
+            in_level[_at(in_level, d, r, t)], out_level[_at(out_level, d, r, t)])
+
+
 @njit(cache=True, parallel=True, fastmath=FAST)
 def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate, out_level,
                    move_rate, move_share, exchange, group_edges,
@@ -135,12 +147,8 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                 # ages 1..105 of every region
                 for i in range(width):
                     r = r0 + i
-                    s0, s1, s2 = _at(surv, d, r, t)
-                    h0, h1, h2 = _at(half, d, r, t)
-                    i0, i1, i2 = _at(inmig, d, r, t)
-                    o0, o1, o2 = _at(outrate, d, r, t)
-                    li = in_level[_at(in_level, d, r, t)]
-                    lo = out_level[_at(out_level, d, r, t)]
+                    (s0, s1, s2, h0, h1, h2, i0, i1, i2, o0, o1, o2, li, lo
+                     ) = _cohort_rates(surv, half, inmig, in_level, outrate, out_level, d, r, t)
                     m0, m1 = _ix(move_rate.shape[0], r), _ix(move_rate.shape[1], t)
                     for s in range(2):
                         if exchange:
@@ -177,12 +185,8 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                     fem = fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)]
                     born[i, 0] = total * fem
                     born[i, 1] = total * (1.0 - fem)
-                    s0, s1, s2 = _at(surv, d, r, t)
-                    h0, h1, h2 = _at(half, d, r, t)
-                    i0, i1, i2 = _at(inmig, d, r, t)
-                    o0, o1, o2 = _at(outrate, d, r, t)
-                    li = in_level[_at(in_level, d, r, t)]
-                    lo = out_level[_at(out_level, d, r, t)]
+                    (s0, s1, s2, h0, h1, h2, i0, i1, i2, o0, o1, o2, li, lo
+                     ) = _cohort_rates(surv, half, inmig, in_level, outrate, out_level, d, r, t)
                     m0, m1 = _ix(move_rate.shape[0], r), _ix(move_rate.shape[1], t)
                     for s in range(2):
                         m = move_rate[m0, m1, s, 0] if exchange else 0.0
@@ -200,11 +204,8 @@ def project_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                         births[d, r, t, 1] = born[i, 1]
                     if not want_flows:
                         continue
-                    h0, h1, h2 = _at(half, d, r, t)
-                    i0, i1, i2 = _at(inmig, d, r, t)
-                    o0, o1, o2 = _at(outrate, d, r, t)
-                    li = in_level[_at(in_level, d, r, t)]
-                    lo = out_level[_at(out_level, d, r, t)]
+                    (_, _, _, h0, h1, h2, i0, i1, i2, o0, o1, o2, li, lo
+                     ) = _cohort_rates(surv, half, inmig, in_level, outrate, out_level, d, r, t)
                     q0, q1 = _ix(move_share.shape[0], r), _ix(move_share.shape[1], t)
                     for s in range(2):
                         for k in range(N_AGE):
