@@ -1,0 +1,469 @@
+"""Stochastic population projections: components estimated from history, per-draw factors,
+and quantiles of persons by age band from one kernel call (issue 9, first slice).
+
+Pure functions, arrays in and arrays out (the tidy HMD/HFD frames of
+forecast.inputs.sources.read_national are accepted where national.py accepts them). Every
+estimate uses only calendar years before the base year.
+
+Components (each a zero-mean deviation from the deterministic centre path, symmetric, so the
+median draw follows the centre):
+  fertility   national TFR: x_t = TFR_t - centre_t is an AR(1) started at 0 at the base,
+              x_t = phi x_{t-1} + sigma e_t, phi and sigma by least squares on the HFD TFR
+              series of the years before the base (AR(1) with a constant, i.e. about the
+              series' mean). A draw's fertility level is (centre_t + x_t) / centre_t.
+  mortality   per sex, Lee-Carter k(t) on log m(0..99) of the fit years (weighted by
+              deaths, as national.lee_carter); k a random walk with drift, the innovations'
+              covariance over the two sexes estimated from diff(k) - drift. A draw's m(x) in
+              year t is the centre schedule times exp(b(x) (k_t - drift path)), the
+              deviation being the cumulated innovations from the base.
+  migration   each municipality's yearly residual net-migration rate (net / start
+              population, ages 1..105, migration_residual.residual_net_migration with the
+              national survival of the window) minus its own mean over the window. The
+              national shock n_t is the cross-municipality mean of those deviations; the
+              local part l_rt = e_rt - n_t. sigma_r = a / sqrt(P_r) + b is fitted by least
+              squares to the municipalities' standard deviations of l; the local and national
+              parts are stationary AR(1)s with pooled phi. A draw's net-rate deviation
+              delta_rt = n_t + l_rt becomes in_level = 1 + delta/g_r and out_level =
+              1 - delta/g_r, g_r the gross migration rate of the region's schedule (in- plus
+              out-migrants per resident), so the net changes by delta x population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .kernel import N_AGE, N_SURV, empty, project_kernel
+from .migration_residual import residual_net_migration
+from .model import (BANDS, PopulationAssumptions, PopulationInputs, band_edges, e0_targets,
+                    fertility_arrays, migration_arrays, project_population)
+from .national import _log, asfr_array, death_weights, drift, lee_carter, mx_array
+from .rates import SEXES, scale_to_e0, survival_ratios
+
+COMPONENTS = ("fertility", "mortality", "migration")
+QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+TFR_FIRST_YEAR = 1967           # HFD's first year
+MORTALITY_FIT_YEARS = 30        # as national.DEFAULT_FIT_YEARS["lee_carter"]
+MAX_LEVEL_CHANGE = 0.95         # |delta / g| is clipped here so out_level stays >= 0.05
+CHUNK_BYTES = 256 * 2 ** 20     # band outputs of one kernel call (regions are chunked)
+
+
+# --- estimation ----------------------------------------------------------------------------
+
+def fit_ar1(x: np.ndarray, demean: bool = True) -> tuple[float, float]:
+    """(phi, sigma) of x_t = c + phi x_{t-1} + sigma e_t by least squares (c = 0 when
+    demean is False); sigma from the residuals with the fitted parameters' degrees of
+    freedom removed. phi is kept in [0, 0.999]."""
+    x = np.asarray(x, dtype=float)
+    if len(x) < 4:
+        raise ValueError(f"an AR(1) needs at least 4 values, got {len(x)}")
+    y, lag = x[1:], x[:-1]
+    z = np.column_stack([np.ones_like(lag), lag]) if demean else lag[:, None]
+    coef = np.linalg.lstsq(z, y, rcond=None)[0]
+    resid = y - z @ coef
+    sigma = float(np.sqrt(resid @ resid / max(len(y) - z.shape[1], 1)))
+    return float(min(max(coef[-1], 0.0), 0.999)), sigma
+
+
+def tfr_series(asfr, years=None) -> tuple[np.ndarray, np.ndarray]:
+    """(years, TFR) from the tidy HFD frame (year, age, asfr) or a (Y, ages) array."""
+    if isinstance(asfr, pd.DataFrame):
+        years, asfr = asfr_array(asfr)
+    return np.asarray(years), np.asarray(asfr, dtype=float).sum(axis=1)
+
+
+def estimate_fertility(years, tfr, base_year: int, first_year: int = TFR_FIRST_YEAR) -> dict:
+    """AR(1) of the national TFR over first_year .. base_year - 1."""
+    years, tfr = np.asarray(years), np.asarray(tfr, dtype=float)
+    keep = (years >= first_year) & (years < base_year)
+    phi, sigma = fit_ar1(tfr[keep])
+    return {"tfr_phi": phi, "tfr_sigma": sigma, "tfr_last": float(tfr[keep][-1]),
+            "tfr_years": (int(years[keep][0]), int(years[keep][-1]))}
+
+
+def estimate_mortality(mx, years, base_year: int, fit_years: int = MORTALITY_FIT_YEARS) -> dict:
+    """Lee-Carter per sex on the fit years before the base: b(x) (2, 106) (ages 100..105 as
+    99), the drift, and the covariance (2, 2) of the random walk's innovations."""
+    if isinstance(mx, pd.DataFrame):
+        years, mx = mx_array(mx)
+    years, mx = np.asarray(years), np.asarray(mx, dtype=float)[..., :100]
+    keep = np.flatnonzero(years < base_year)[-fit_years:]
+    if len(keep) < 5:
+        raise ValueError(f"mortality needs at least 5 years before {base_year}")
+    b = np.empty((2, N_AGE))
+    drifts, innov = np.empty(2), []
+    for s in range(2):
+        m = mx[keep, s]
+        _, bs, k = lee_carter(_log(m), death_weights(m))
+        b[s, :100], b[s, 100:] = bs, bs[-1]
+        drifts[s] = drift(k)
+        innov.append(np.diff(k) - drifts[s])
+    cov = np.cov(np.array(innov), ddof=1)
+    return {"b": b, "k_drift": drifts, "k_cov": cov,
+            "mortality_years": (int(years[keep][0]), int(years[keep][-1]))}
+
+
+def net_rate_history(counts: np.ndarray, surv: np.ndarray) -> np.ndarray:
+    """(n, R) residual net-migration rate of each transition year: net migrants at ages
+    1..105 (migration_residual, kernel timing) over the population at the start.
+    counts (n + 1, R, 2, 106) stocks on 1 January; surv (2, 107) national survival."""
+    out = np.empty((counts.shape[0] - 1, counts.shape[1]))
+    for t in range(counts.shape[0] - 1):
+        net, _ = residual_net_migration(counts[t], counts[t + 1], surv)
+        out[t] = net.sum(axis=(-2, -1)) / counts[t].sum(axis=(-2, -1))
+    return out
+
+
+def estimate_migration(rates: np.ndarray, population: np.ndarray, exclude=None) -> dict:
+    """National and local parts of the yearly net-rate deviations.
+
+    rates (n, R) net-migration rates per year and municipality, population (R,) persons (for
+    the size rule), exclude (R,) bool: municipalities left out of the fits (e.g. those
+    without a real history). Returns the national AR(1) (phi, sigma), the local pooled phi,
+    and sigma_r = a / sqrt(P) + b fitted by least squares across municipalities."""
+    rates = np.asarray(rates, dtype=float)
+    pop = np.asarray(population, dtype=float)
+    use = np.ones(rates.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
+    use &= np.isfinite(rates).sum(axis=0) >= 4    # a municipality with too short a history
+    use &= np.isfinite(pop) & (pop > 0)
+    e = rates[:, use] - np.nanmean(rates[:, use], axis=0)
+    national = np.nanmean(e, axis=1)
+    local = e - national[:, None]
+    nat_phi, nat_sigma = _stationary_ar1(national)
+    loc_phi = _pooled_phi(local)
+    sd = np.nanstd(local, axis=0, ddof=1)
+    z = np.column_stack([1.0 / np.sqrt(pop[use]), np.ones(use.sum())])
+    a, b = np.linalg.lstsq(z, sd, rcond=None)[0]
+    if b < 0:  # keep sigma positive for the largest municipalities
+        a, b = float(sd @ z[:, 0] / (z[:, 0] @ z[:, 0])), 0.0
+    return {"mig_nat_phi": nat_phi, "mig_nat_sigma": nat_sigma, "mig_local_phi": loc_phi,
+            "mig_local_a": float(a), "mig_local_b": float(b),
+            "mig_years": rates.shape[0], "mig_regions": int(use.sum()),
+            "mig_national_share": float(nat_sigma ** 2 / (nat_sigma ** 2 + np.mean(sd ** 2)))}
+
+
+def _pooled_phi(x: np.ndarray) -> float:
+    """AR(1) coefficient through the origin pooled over the columns of (n, R), in [0, 0.99]."""
+    prod = x[1:] * x[:-1]
+    ok = np.isfinite(prod)
+    num, den = prod[ok].sum(), (x[:-1] ** 2)[ok].sum()
+    return float(min(max(num / den if den > 0 else 0.0, 0.0), 0.99))
+
+
+def _stationary_ar1(x: np.ndarray) -> tuple[float, float]:
+    """phi through the origin and the stationary (marginal) standard deviation of x."""
+    return _pooled_phi(x[:, None]), float(np.sqrt(np.mean(x ** 2)))
+
+
+@dataclass
+class Components:
+    """Estimated stochastic components (see the module docstring). sigma = 0 switches one
+    off; every deviation has mean zero."""
+    base_year: int
+    tfr_phi: float = 0.0
+    tfr_sigma: float = 0.0              # children per woman, innovation of the AR(1)
+    tfr_last: float = 1.6               # last observed TFR: the default centre for factors
+    b: np.ndarray = field(default_factory=lambda: np.full((2, N_AGE), 1.0 / 100))
+    k_drift: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    k_cov: np.ndarray = field(default_factory=lambda: np.zeros((2, 2)))
+    mig_nat_phi: float = 0.0
+    mig_nat_sigma: float = 0.0          # net migrants per resident a year (stationary sd)
+    mig_local_phi: float = 0.0
+    mig_local_a: float = 0.0            # sigma_r = a / sqrt(P_r) + b (stationary sd)
+    mig_local_b: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    def local_sigma(self, population) -> np.ndarray:
+        p = np.maximum(np.asarray(population, dtype=float), 1.0)
+        return self.mig_local_a / np.sqrt(p) + self.mig_local_b
+
+    def zero(self) -> "Components":
+        """The same components with every variance zero."""
+        return replace(self, tfr_sigma=0.0, k_cov=np.zeros((2, 2)), mig_nat_sigma=0.0,
+                       mig_local_a=0.0, mig_local_b=0.0)
+
+    def describe(self) -> str:
+        sd = np.sqrt(np.diag(self.k_cov))
+        corr = (self.k_cov[0, 1] / (sd[0] * sd[1])) if sd.prod() > 0 else 0.0
+        i = self.info
+        lines = [
+            f"Stochastic components, base {self.base_year}",
+            f"  fertility: national TFR deviation AR(1), phi {self.tfr_phi:.3f}, innovation "
+            f"sigma {self.tfr_sigma:.4f} children per woman (fit {i.get('tfr_years', '?')}); "
+            f"stationary sd {self.tfr_sigma / np.sqrt(max(1 - self.tfr_phi ** 2, 1e-6)):.3f}",
+            f"  mortality: Lee-Carter k random walk with drift (fit "
+            f"{i.get('mortality_years', '?')}): drift women {self.k_drift[0]:.3f}, men "
+            f"{self.k_drift[1]:.3f} a year; innovation sd women {sd[0]:.3f}, men {sd[1]:.3f}, "
+            f"correlation {corr:.2f}",
+            f"  migration: national shock (net migrants per resident) AR(1) phi "
+            f"{self.mig_nat_phi:.2f}, sd {self.mig_nat_sigma * 1000:.2f} per 1,000; local "
+            f"AR(1) phi {self.mig_local_phi:.2f}, sd = {self.mig_local_a:.3f} / sqrt(P) + "
+            f"{self.mig_local_b * 1000:.2f} per 1,000 (e.g. {self.local_sigma(2000) * 1000:.1f} "
+            f"per 1,000 at 2,000 people, {self.local_sigma(100000) * 1000:.1f} at 100,000); "
+            f"national share of the variance {i.get('mig_national_share', float('nan')):.2f} "
+            f"({i.get('mig_years', '?')} years, {i.get('mig_regions', '?')} municipalities)",
+        ]
+        return "\n".join(lines)
+
+
+def estimate_components(base_year: int, national: dict, counts: np.ndarray | None = None,
+                        exclude=None, mort_fit_years: int = MORTALITY_FIT_YEARS,
+                        tfr_first_year: int = TFR_FIRST_YEAR, window: int = 5) -> Components:
+    """Every component from data before `base_year`.
+
+    national: {"mx": tidy HMD frame or (years, (Y, 2, >=100)), "asfr": tidy HFD frame or
+    (years, (Y, ages))}; counts (n + 1, R, 2, 106) municipal stocks on 1 January of the
+    window's years, the last the base year (None: no migration component); exclude (R,)
+    municipalities left out of the migration fit. The survival used for the residuals pools
+    the last `window` years of m(x) before the base."""
+    mx, asfr = national["mx"], national["asfr"]
+    mx_years, mx_arr = mx_array(mx) if isinstance(mx, pd.DataFrame) else mx
+    t_years, tfr = tfr_series(*((asfr,) if isinstance(asfr, pd.DataFrame) else asfr[::-1]))
+    fert = estimate_fertility(t_years, tfr, base_year, tfr_first_year)
+    mort = estimate_mortality(mx_arr, mx_years, base_year, mort_fit_years)
+    info = {"tfr_years": fert.pop("tfr_years"), "mortality_years": mort.pop("mortality_years")}
+    mig = {}
+    if counts is not None:
+        from .national import close_schedule, pooled_rates
+        keep = np.asarray(mx_years) < base_year
+        m = pooled_rates(np.asarray(mx_arr)[keep][-window:, :, :100])
+        surv = np.stack([survival_ratios(close_schedule(m[s]), sex)
+                         for s, sex in enumerate(SEXES)])
+        rates = net_rate_history(np.asarray(counts, dtype=float), surv)
+        est = estimate_migration(rates, counts[-1].sum(axis=(-2, -1)), exclude)
+        info.update({k: est.pop(k) for k in ("mig_years", "mig_regions", "mig_national_share")})
+        mig = est
+    return Components(base_year=base_year, **fert, **mort, **mig, info=info)
+
+
+# --- draws -----------------------------------------------------------------------------------
+
+def _check(vary) -> tuple[str, ...]:
+    vary = tuple(vary)
+    bad = [v for v in vary if v not in COMPONENTS]
+    if bad:
+        raise ValueError(f"unknown stochastic component {bad[0]!r}; one of {COMPONENTS}")
+    return vary
+
+
+def _ar1_paths(eps: np.ndarray, phi: float, sigma: float, stationary: bool) -> np.ndarray:
+    """AR(1) paths along the last axis of standard normals eps. stationary: sigma is the
+    marginal sd and x_0 starts from it; else sigma is the innovation sd and x_{-1} = 0."""
+    if phi == 0.0:  # the same numbers as the recursion below, without it
+        return sigma * eps
+    out = np.empty_like(eps)
+    if stationary:
+        inn = sigma * np.sqrt(1.0 - phi ** 2)
+        out[..., 0] = sigma * eps[..., 0]
+    else:
+        inn = sigma
+        out[..., 0] = inn * eps[..., 0]
+    for t in range(1, eps.shape[-1]):
+        out[..., t] = phi * out[..., t - 1] + inn * eps[..., t]
+    return out
+
+
+def draw_factors(components: Components, n_draws: int, n_regions: int, years, seed,
+                 vary=COMPONENTS, population=None, gross_rate=None, tfr_centre=None) -> dict:
+    """Compact per-draw arrays for the kernel:
+      fert       (D, 1, T) factor on the centre TFR, (centre + x) / centre, floored at 0.01
+      k_dev      (D, T, 2) deviation of Lee-Carter k from its drift path (log m shifts by
+                 b(x) k_dev)
+      mig_delta  (D, R, T) net-migration rate deviation (national + local), per resident
+      national   (D, T)    the national part of it
+      in_level, out_level (D, R, T) 1 +- mig_delta / gross_rate (clipped to +-0.95)
+    population (R,) persons (sizes the local sd; default: the sd at b only), gross_rate (R,)
+    in- plus out-migrants per resident (default 1), tfr_centre (T,) (default tfr_last).
+    Every random number is drawn up front from np.random.default_rng(seed) in a fixed order,
+    whatever `vary` holds, so switching one component off leaves the others' draws alone."""
+    vary = _check(vary)
+    if n_draws < 0:
+        raise ValueError(f"the number of draws must be >= 0, got {n_draws}")
+    c = components
+    n_year = len(np.asarray(years))
+    rng = np.random.default_rng(seed)
+    e_fert = rng.standard_normal((n_draws, n_year))
+    e_mort = rng.standard_normal((n_draws, n_year, 2))
+    e_nat = rng.standard_normal((n_draws, n_year))
+    e_loc = rng.standard_normal((n_draws, n_regions, n_year))
+    centre = (np.full(n_year, c.tfr_last) if tfr_centre is None
+              else np.asarray(tfr_centre, dtype=float))
+    if "fertility" in vary and c.tfr_sigma > 0:
+        x = _ar1_paths(e_fert, c.tfr_phi, c.tfr_sigma, stationary=False)
+        fert = np.maximum((centre + x) / centre, 0.01)[:, None, :]
+    else:
+        fert = np.ones((n_draws, 1, n_year))
+    k_dev = np.zeros((n_draws, n_year, 2))
+    if "mortality" in vary and np.any(c.k_cov != 0):
+        chol = np.linalg.cholesky(c.k_cov + 1e-18 * np.eye(2))
+        k_dev = np.cumsum(e_mort @ chol.T, axis=1)
+    national = np.zeros((n_draws, n_year))
+    delta = np.zeros((n_draws, n_regions, n_year))
+    if "migration" in vary:
+        national = _ar1_paths(e_nat, c.mig_nat_phi, c.mig_nat_sigma, stationary=True)
+        sig = (np.full(n_regions, c.mig_local_b) if population is None
+               else c.local_sigma(population))
+        local = _ar1_paths(e_loc, c.mig_local_phi, 1.0, stationary=True) * sig[None, :, None]
+        delta = national[:, None, :] + local
+    g = np.ones(n_regions) if gross_rate is None else np.asarray(gross_rate, dtype=float)
+    u = np.clip(delta / np.maximum(g, 1e-9)[None, :, None], -MAX_LEVEL_CHANGE, MAX_LEVEL_CHANGE)
+    return {"fert": np.ascontiguousarray(fert), "k_dev": k_dev, "mig_delta": delta,
+            "national": national, "in_level": 1.0 + u, "out_level": 1.0 - u}
+
+
+def centre_mx(inputs: PopulationInputs, a: PopulationAssumptions) -> np.ndarray:
+    """(T, 2, 106) the deterministic m(x) of each flow year (as model.mortality_arrays)."""
+    e0 = e0_targets(inputs, a)
+    out = np.empty((len(a.flow_years), 2, N_AGE))
+    for s, sex in enumerate(SEXES):
+        cache = {}
+        for t in range(out.shape[0]):
+            key = None if np.isnan(e0[t, s]) else round(float(e0[t, s]), 12)
+            if key not in cache:
+                cache[key] = inputs.mx[s] if key is None else scale_to_e0(inputs.mx[s], sex, key)
+            out[t, s] = cache[key]
+    return out
+
+
+def survival_many(mx: np.ndarray, sex: str) -> np.ndarray:
+    """rates.survival_ratios over the leading axes of (..., 106) schedules, vectorised (the
+    same life table: a(0) by Andreev-Kingkade, a = 0.5 above, open group l/m)."""
+    mx = np.asarray(mx, dtype=float)
+    m0 = mx[..., 0]
+    if sex == "male":
+        a0 = np.where(m0 < 0.02300, 0.14929 - 1.99545 * m0,
+                      np.where(m0 < 0.08307, 0.02832 + 3.26201 * m0, 0.29915))
+    else:
+        a0 = np.where(m0 < 0.01724, 0.14903 - 2.05527 * m0,
+                      np.where(m0 < 0.06891, 0.04667 + 3.88089 * m0, 0.31411))
+    ax = np.full(mx.shape, 0.5)
+    ax[..., 0] = a0
+    qx = np.minimum(mx / (1.0 + (1.0 - ax) * mx), 1.0)
+    qx[..., -1] = 1.0
+    lx = np.empty(mx.shape)
+    lx[..., 0] = 1.0
+    lx[..., 1:] = np.cumprod(1.0 - qx[..., :-1], axis=-1)
+    Lx = lx - (1.0 - ax) * lx * qx
+    Lx[..., -1] = lx[..., -1] / mx[..., -1]
+    t104 = Lx[..., -2] + Lx[..., -1]
+    surv = np.zeros(mx.shape[:-1] + (N_SURV,))
+    surv[..., 0] = Lx[..., 0]
+    np.divide(Lx[..., 1:N_AGE - 1], Lx[..., :N_AGE - 2], out=surv[..., 1:N_AGE - 1],
+              where=Lx[..., :N_AGE - 2] > 0)
+    last = np.divide(Lx[..., -1], t104, out=np.zeros(t104.shape), where=t104 > 0)
+    surv[..., N_AGE - 1] = surv[..., N_AGE] = last
+    return surv
+
+
+def survival_draws(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray) -> np.ndarray:
+    """(D, 1, T, 2, 107) survival ratios of m(x) exp(b(x) k_dev) per draw, year and sex;
+    mx (T, 2, 106), b (2, 106), k_dev (D, T, 2). Where k_dev is 0 the ratios are those of
+    rates.survival_ratios of the centre, exactly as in the deterministic run."""
+    n_draw, n_year = k_dev.shape[:2]
+    out = np.empty((n_draw, 1, n_year, 2, N_SURV))
+    for s, sex in enumerate(SEXES):
+        centre = np.stack([survival_ratios(mx[t, s], sex) for t in range(n_year)])
+        k = k_dev[:, :, s]
+        out[:, 0, :, s] = centre[None]
+        moved = k != 0.0
+        if moved.any():
+            sched = mx[None, :, s] * np.exp(b[s][None, None] * k[..., None])  # (D, T, 106)
+            out[:, 0, :, s][moved] = survival_many(sched[moved], sex)
+    return out
+
+
+# --- simulation --------------------------------------------------------------------------------
+
+def gross_rates(inputs: PopulationInputs, mig: dict) -> np.ndarray:
+    """(R,) in-migrants plus out-migrants of the first projection year per resident at the
+    base, from the kernel's migration arrays (levels applied)."""
+    pop = inputs.base_pop
+    n_reg = pop.shape[0]
+    inm = np.broadcast_to(mig["inmig"][0][:, 0], (n_reg, 2, N_AGE)).sum(axis=(-2, -1))
+    inm = inm * np.broadcast_to(mig["in_level"][0][:, 0], (n_reg,))
+    out = (np.broadcast_to(mig["outrate"][0][:, 0], pop.shape) * pop).sum(axis=(-2, -1))
+    out = out * np.broadcast_to(mig["out_level"][0][:, 0], (n_reg,))
+    return (inm + out) / np.maximum(pop.sum(axis=(-2, -1)), 1.0)
+
+
+def simulate(inputs: PopulationInputs, a: PopulationAssumptions, components: Components,
+             n_draws: int, seed, quantiles=QUANTILES, vary=COMPONENTS,
+             bands: dict | None = None, chunk_bytes: int = CHUNK_BYTES) -> xr.Dataset:
+    """Quantiles over draws of persons by age band: pop_band(quantile, region, year, band),
+    bands `bands` (default BANDS) plus "Total", both sexes. One kernel call ("bands" output)
+    per chunk of regions with every draw; exact quantiles (np.quantile) over the draws.
+    n_draws = 0: every quantile is the deterministic projection."""
+    vary = _check(vary)
+    if n_draws < 0:
+        raise ValueError(f"the number of draws must be >= 0, got {n_draws}")
+    bands = bands or BANDS
+    q = np.asarray(quantiles, dtype=float)
+    years = a.flow_years
+    n_reg, n_year = len(inputs.regions), len(years)
+    coords = {"quantile": q, "region": list(inputs.regions),
+              "year": np.arange(a.base_year, a.end_year + 1), "band": list(bands) + ["Total"]}
+    if inputs.names is not None:
+        coords["region_name"] = ("region", list(inputs.names))
+    attrs = {"draws": n_draws, "seed": str(seed), "vary": ", ".join(vary),
+             "components": components.describe()}
+    if n_draws == 0:
+        det = project_population(inputs, a, outputs="bands", bands=bands)
+        pb = det["pop_band"].sum("sex").to_numpy()
+        data = np.concatenate([pb, pb.sum(axis=-1, keepdims=True)], axis=-1)
+        out = np.broadcast_to(data[None], (len(q),) + data.shape).copy()
+        return _dataset(out, coords, attrs)
+    asfr, tfr = fertility_arrays(inputs, a)
+    mig = migration_arrays(inputs, a)
+    f = draw_factors(components, n_draws, n_reg, years, seed, vary,
+                     population=inputs.base_pop.sum(axis=(-2, -1)),
+                     gross_rate=gross_rates(inputs, mig), tfr_centre=tfr)
+    surv = survival_draws(centre_mx(inputs, a), components.b, f["k_dev"])
+    half = np.sqrt(surv)
+    fert = np.ascontiguousarray(f["fert"] * inputs.fert_level[None, :, None])      # (D, R, T)
+    in_level = np.ascontiguousarray(f["in_level"] * mig["in_level"])
+    out_level = np.ascontiguousarray(f["out_level"] * mig["out_level"])
+    fem_share = np.full((1, n_year), 1.0 / (1.0 + inputs.sex_ratio))
+    edges = band_edges(bands)
+    n_band = len(bands)
+    ex = inputs.exchange
+    if ex is not None:
+        move_rate, move_share = ex.rate[:, None], ex.share[:, None]
+        chunk = n_reg       # regions exchange movers: one call
+    else:
+        move_rate = move_share = np.zeros((1, 1, 2, N_AGE))
+        per_region = n_draws * (n_year + 1) * 2 * n_band * 8
+        chunk = int(max(1, min(n_reg, chunk_bytes // per_region)))
+    arg = lambda x: np.array(x, dtype=float, order="C")  # noqa: E731
+    asfr_k = arg(asfr[None, None])
+    out = np.empty((len(q), n_reg, n_year + 1, n_band + 1))
+    for lo in range(0, n_reg, chunk):
+        hi = min(n_reg, lo + chunk)
+        sl = slice(lo, hi)
+
+        def reg(x, axis=1):  # the chunk's regions of a compact array (shared dims kept)
+            if x.shape[axis] == 1:
+                return x
+            return np.ascontiguousarray(np.take(x, np.arange(lo, hi), axis=axis))
+        group = np.empty((n_draws, hi - lo, n_year + 1, 2, n_band))
+        project_kernel(arg(inputs.base_pop[sl]), surv, half, asfr_k, reg(fert), fem_share,
+                       arg(reg(mig["inmig"])), reg(in_level), arg(reg(mig["outrate"])),
+                       reg(out_level), arg(reg(move_rate, 0)), arg(reg(move_share, 0)),
+                       ex is not None, edges, empty(5), empty(4), empty(5), empty(5),
+                       empty(5), empty(5), empty(5), group, empty(4))
+        # both sexes and the total, the draws on the last (contiguous) axis for the sort
+        full = np.empty((hi - lo, n_year + 1, n_band + 1, n_draws))
+        full[..., :n_band, :] = np.moveaxis(group[..., 0, :] + group[..., 1, :], 0, -1)
+        full[..., n_band, :] = full[..., :n_band, :].sum(axis=-2)
+        out[:, sl] = np.quantile(full, q, axis=-1)
+    return _dataset(out, coords, attrs)
+
+
+def _dataset(values: np.ndarray, coords: dict, attrs: dict) -> xr.Dataset:
+    ds = xr.Dataset({"pop_band": (("quantile", "region", "year", "band"), values)},
+                    coords=coords, attrs=attrs)
+    ds["pop_band"].attrs = {"units": "persons", "long_name": "population at 1 January by age "
+                            "band, quantiles over draws (both sexes)"}
+    return ds
