@@ -30,6 +30,30 @@ def _console():
     return Console() if sys.stdout.isatty() else Console(width=120)
 
 
+def _check_out(out: Optional[Path]) -> None:
+    """Refuse a bad --out before any work: /dev, a file, a device, a folder of other files."""
+    if out is not None:
+        from .io.atomic import check_out_folder
+        check_out_folder(out)
+
+
+def _manifest(loaded: list, command: str, **options) -> dict:
+    """What manifest.json says about the run: scenario(s), command and options."""
+    import shlex
+
+    options = {k: (v.value if isinstance(v, Enum) else
+                   [str(x) for x in v] if isinstance(v, (list, tuple, set)) else
+                   str(v) if isinstance(v, Path) else v)
+               for k, v in options.items()}
+    info = {"scenario": {"name": loaded[0].name, "file": str(loaded[0].file)}}
+    if len(loaded) > 1:
+        info["scenarios"] = [{"name": s.name, "file": str(s.file)} for s in loaded]
+    info.update({"command": f"forecast {command}", "options": options})
+    if Path(sys.argv[0]).name in ("forecast", "__main__.py"):   # not when run from a test
+        info["command_line"] = shlex.join(["forecast", *sys.argv[1:]])
+    return info
+
+
 def _fail(exc: ForecastError):
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(2)
@@ -124,6 +148,7 @@ def project(scenario: Optional[Path] = ScenarioArg,
 
     try:
         regions = _regions(municipality, all_)
+        _check_out(out)
         if scenario is None and regions is not None:
             scenario = NORWAY_SCENARIO
         sc = load_scenario(scenario)
@@ -131,7 +156,11 @@ def project(scenario: Optional[Path] = ScenarioArg,
         written = []
         if out is not None:
             from .io.outputs import write_population_outputs
-            written = write_population_outputs(out, ds, fmt=format.value)
+            written = write_population_outputs(out, ds, fmt=format.value,
+                                               manifest=_manifest(
+                                                   [sc], "project", scenario=scenario,
+                                                   municipality=municipality, all=all_,
+                                                   out=out, format=format))
     except ForecastError as exc:
         _fail(exc)
     if "area" in ds.dims:
@@ -197,6 +226,7 @@ def run(scenario: Optional[Path] = RunScenarioArg,
 
     try:
         regions = _regions(municipality, all_)
+        _check_out(out)
         if scenario is None and regions is not None:
             scenario = NORWAY_SERVICES_SCENARIO
         result = run_scenario(scenario, regions=regions)
@@ -207,7 +237,11 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         written = write_run_outputs(folder, result.population, result.demand,
                                     result.assumptions(), _formats(formats),
                                     charts=result.scenario.section("outputs").get("charts"),
-                                    areas=result.areas)
+                                    areas=result.areas,
+                                    manifest=_manifest(
+                                        [result.scenario], "run", scenario=scenario,
+                                        municipality=municipality, all=all_, out=folder,
+                                        formats=formats))
     except ForecastError as exc:
         _fail(exc)
     name = result.scenario.name
@@ -245,6 +279,7 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
         if len(scenarios) < 2:
             raise ForecastError(f"expected two or more scenario files, got {len(scenarios)}",
                                 key="SCENARIOS")
+        _check_out(out)
         results = [run_scenario(path) for path in scenarios]
         names = [r.scenario.name for r in results]
         if len(set(names)) != len(names):
@@ -262,7 +297,10 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
             written = write_run_outputs(out, first.population, first.demand,
                                         first.assumptions(), {"csv", "png"},
                                         charts=first.scenario.section("outputs").get("charts"),
-                                        comparison=demands)
+                                        comparison=demands,
+                                        manifest=_manifest(
+                                            [r.scenario for r in results], "compare",
+                                            scenarios=scenarios, out=out))
     except ForecastError as exc:
         _fail(exc)
     keys = short_names([r.scenario.file.stem for r in results])

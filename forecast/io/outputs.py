@@ -1,7 +1,9 @@
 """Result files for planners: tidy CSV, NetCDF, the Excel workbook and PNG charts.
 
-Every command writes its files through one `write_all` call, so a failed run leaves none of
-them behind (and an earlier run's files untouched).
+Every command writes its files through one `write_folder` call: into a temporary folder
+beside the target, which replaces the target as a whole only when every file is written, so a
+failed run leaves the earlier results untouched and no run's files are mixed with another's.
+With `manifest` (scenario, command) a manifest.json lists each file with its size and sha256.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ForecastError
-from .atomic import write_all
+from .atomic import write_folder
 from .tables import (DEMAND_MEASURES, demand_measures, plain_units, service_units,
                      stack_scenarios)
 
@@ -185,26 +187,30 @@ def _write_csv(frame: pd.DataFrame):
 
 # --- commands ----------------------------------------------------------------------------
 
-def write_population_outputs(out_dir, pop_ds: xr.Dataset, fmt: str = "csv") -> list[Path]:
-    """The population-only result: population.csv + flows.csv, or population.nc."""
-    out_dir = Path(out_dir)
+def write_population_outputs(out_dir, pop_ds: xr.Dataset, fmt: str = "csv", *,
+                             manifest: Mapping | None = None) -> list[Path]:
+    """The population-only result: population.csv + flows.csv, or population.nc.
+
+    The folder `out_dir` is replaced as a whole (see `atomic.write_folder`); with `manifest`
+    (scenario, command, ...) a manifest.json is written beside the files.
+    """
     if fmt == "csv":
         population, flows = population_frames(pop_ds)
-        writers = {out_dir / "population.csv": _write_csv(population),
-                   out_dir / "flows.csv": _write_csv(flows)}
+        writers = {"population.csv": _write_csv(population), "flows.csv": _write_csv(flows)}
     elif fmt == "netcdf":
-        writers = {out_dir / "population.nc": _write_netcdf(netcdf_safe(pop_ds))}
+        writers = {"population.nc": _write_netcdf(netcdf_safe(pop_ds))}
     else:
         raise ForecastError(f"unknown output format {fmt!r}; expected 'csv' or 'netcdf'",
                             key="format")
-    return write_all(writers)
+    return write_folder(out_dir, writers, manifest)
 
 
 def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
                       assumptions: Iterable[Mapping] = (),
                       formats: Iterable[str] = RUN_FORMATS, *,
                       charts: Mapping[str, str] | None = None,
-                      comparison=None, areas: xr.Dataset | None = None) -> list[Path]:
+                      comparison=None, areas: xr.Dataset | None = None,
+                      manifest: Mapping | None = None) -> list[Path]:
     """Write a full run's results to `out_dir`, all of them or none.
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
@@ -214,7 +220,10 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     (anything `stack_scenarios` takes) and draws one line per scenario. `areas`, the
     sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
     `area` column); the workbook, charts and result.nc show the municipality.
-    Returns the paths written.
+    The folder `out_dir` is replaced as a whole (see `atomic.write_folder`): files of an
+    earlier run that this one does not write are gone, and a folder holding files forecast
+    did not write is refused. With `manifest` (scenario, command, ...) a manifest.json is
+    written beside the files. Returns the paths written (without manifest.json).
     """
     formats = set(formats)
     unknown = formats - RUN_FORMATS
@@ -224,30 +233,29 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     if "region" in population_ds.dims and formats & {"excel", "png"}:
         raise ForecastError("the workbook and charts are made for one municipality; for many "
                             "use --formats csv,netcdf (or --municipality CODE)", key="--formats")
-    out_dir = Path(out_dir)
     assumptions = list(assumptions)
     stacked = stack_scenarios(comparison) if comparison is not None else None
     writers = {}
     if "csv" in formats:
         population, flows = population_frames(areas if areas is not None else population_ds)
-        writers[out_dir / "population.csv"] = _write_csv(population)
-        writers[out_dir / "flows.csv"] = _write_csv(flows)
+        writers["population.csv"] = _write_csv(population)
+        writers["flows.csv"] = _write_csv(flows)
         if demand_ds is not None:
-            writers[out_dir / "demand.csv"] = _write_csv(demand_frame(demand_ds))
+            writers["demand.csv"] = _write_csv(demand_frame(demand_ds))
         if stacked is not None:
-            writers[out_dir / "comparison.csv"] = _write_csv(demand_frame(stacked))
+            writers["comparison.csv"] = _write_csv(demand_frame(stacked))
     if "netcdf" in formats:
-        writers[out_dir / "result.nc"] = _write_netcdf(merged_result(population_ds, demand_ds))
+        writers["result.nc"] = _write_netcdf(merged_result(population_ds, demand_ds))
     if "excel" in formats:
         from . import excel
-        writers[out_dir / "forecast.xlsx"] = (
+        writers["forecast.xlsx"] = (
             lambda tmp: excel.write_workbook(tmp, population_ds, demand_ds, assumptions))
     if "png" in formats:
         from . import charts as charts_mod
         for name, make in charts_mod.chart_makers(population_ds, demand_ds, charts,
                                                   stacked).items():
-            writers[out_dir / f"{name}.png"] = _png_writer(charts_mod, make)
-    return write_all(writers)
+            writers[f"{name}.png"] = _png_writer(charts_mod, make)
+    return write_folder(out_dir, writers, manifest)
 
 
 def _png_writer(charts_mod, make):
