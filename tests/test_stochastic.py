@@ -150,3 +150,15 @@ def test_estimates_for_base_2018_are_plausible():
     assert 0 < c.mig_nat_sigma < 0.02 and c.mig_local_a > 0
     assert c.local_sigma(2000) > c.local_sigma(100000) > 0
     assert "Lee-Carter" in c.describe()
+
+
+def test_calibrated_local_migration():
+    from forecast.population.stochastic import (CALIBRATED_LOCAL_PHI, CALIBRATED_LOCAL_SCALE,
+                                                Components, calibrated)
+    raw = Components(base_year=2018, mig_local_phi=0.0, mig_local_a=0.4, mig_local_b=0.002)
+    c = calibrated(raw)
+    assert c.mig_local_phi == CALIBRATED_LOCAL_PHI
+    # sigma = a / sqrt(P) + b scales by the factor at every size
+    for p in (400.0, 10_000.0):
+        assert c.local_sigma(p) == pytest.approx(CALIBRATED_LOCAL_SCALE * raw.local_sigma(p))
+    assert c.info["raw_mig_local_phi"] == 0.0
