@@ -94,47 +94,17 @@ def scaled(c: st.Components, scale: Scale) -> st.Components:
                                   else float(scale.local_phi)))
 
 
-def estimate_migration_short(rates: np.ndarray, population: np.ndarray, exclude,
-                             min_years: int = 3) -> dict:
-    """stochastic.estimate_migration with `min_years` transitions required instead of 4 (the
-    counts start in 2005, so a 2008 base has only three). The same formulas."""
-    rates = np.asarray(rates, dtype=float)
-    pop = np.asarray(population, dtype=float)
-    use = ~np.asarray(exclude, bool)
-    use &= np.isfinite(rates).sum(axis=0) >= min_years
-    use &= np.isfinite(pop) & (pop > 0)
-    e = rates[:, use] - np.nanmean(rates[:, use], axis=0)
-    national = np.nanmean(e, axis=1)
-    local = e - national[:, None]
-    nat_phi, nat_sigma = st._stationary_ar1(national)
-    loc_phi = st._pooled_phi(local)
-    sd = np.nanstd(local, axis=0, ddof=1)
-    z = np.column_stack([1.0 / np.sqrt(pop[use]), np.ones(use.sum())])
-    a, b = np.linalg.lstsq(z, sd, rcond=None)[0]
-    if b < 0:
-        a, b = float(sd @ z[:, 0] / (z[:, 0] @ z[:, 0])), 0.0
-    return {"mig_nat_phi": nat_phi, "mig_nat_sigma": nat_sigma, "mig_local_phi": loc_phi,
-            "mig_local_a": float(a), "mig_local_b": float(b)}
-
-
 def components_for(src: dict, setup: ba.Setup) -> st.Components:
     """Every component from data before setup.base: national series before B, municipal
     counts of the window up to 1.1.B (split-history municipalities left out of the fit)."""
     history = setup.history
     exclude = setup.table["split_history"].to_numpy()
-    if history.shape[0] - 1 >= 4:
-        return st.estimate_components(setup.base, src["national"], history, exclude=exclude)
-    c = st.estimate_components(setup.base, src["national"], None)
-    # too few transitions for estimate_components: the same estimate, three years allowed
-    from .population.national import close_schedule, mx_array, pooled_rates
-    from .population.rates import SEXES, survival_ratios
-    years, mx = mx_array(src["national"]["mx"])
-    m = pooled_rates(np.asarray(mx)[np.asarray(years) < setup.base][-5:, :, :100])
-    surv = np.stack([survival_ratios(close_schedule(m[s]), sex) for s, sex in enumerate(SEXES)])
-    rates = st.net_rate_history(history, surv)
-    mig = estimate_migration_short(rates, history[-1].sum(axis=(-2, -1)), exclude)
-    return replace(c, **mig, info={**c.info, "mig_years": rates.shape[0],
-                                   "mig_note": "fewer than 4 transitions"})
+    # a 2008 base has three transitions of counts (they start in 2005): allow three years
+    c = st.estimate_components(setup.base, src["national"], history, exclude=exclude,
+                               min_years=min(4, history.shape[0] - 1))
+    if history.shape[0] - 1 < 4:
+        c.info["mig_note"] = "fewer than 4 transitions"
+    return c
 
 
 # --- inputs for simulate -------------------------------------------------------------------------

@@ -117,17 +117,19 @@ def net_rate_history(counts: np.ndarray, surv: np.ndarray) -> np.ndarray:
     return out
 
 
-def estimate_migration(rates: np.ndarray, population: np.ndarray, exclude=None) -> dict:
+def estimate_migration(rates: np.ndarray, population: np.ndarray, exclude=None,
+                       min_years: int = 4) -> dict:
     """National and local parts of the yearly net-rate deviations.
 
     rates (n, R) net-migration rates per year and municipality, population (R,) persons (for
     the size rule), exclude (R,) bool: municipalities left out of the fits (e.g. those
-    without a real history). Returns the national AR(1) (phi, sigma), the local pooled phi,
-    and sigma_r = a / sqrt(P) + b fitted by least squares across municipalities."""
+    without a real history); a municipality needs `min_years` yearly rates. Returns the
+    national AR(1) (phi, sigma), the local pooled phi, and sigma_r = a / sqrt(P) + b fitted by
+    least squares across municipalities."""
     rates = np.asarray(rates, dtype=float)
     pop = np.asarray(population, dtype=float)
     use = np.ones(rates.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
-    use &= np.isfinite(rates).sum(axis=0) >= 4    # a municipality with too short a history
+    use &= np.isfinite(rates).sum(axis=0) >= min_years  # too short a history
     use &= np.isfinite(pop) & (pop > 0)
     e = rates[:, use] - np.nanmean(rates[:, use], axis=0)
     national = np.nanmean(e, axis=1)
@@ -233,14 +235,16 @@ def calibrated(c: "Components") -> "Components":
 
 def estimate_components(base_year: int, national: dict, counts: np.ndarray | None = None,
                         exclude=None, mort_fit_years: int = MORTALITY_FIT_YEARS,
-                        tfr_first_year: int = TFR_FIRST_YEAR, window: int = 5) -> Components:
+                        tfr_first_year: int = TFR_FIRST_YEAR, window: int = 5,
+                        min_years: int = 4) -> Components:
     """Every component from data before `base_year`.
 
     national: {"mx": tidy HMD frame or (years, (Y, 2, >=100)), "asfr": tidy HFD frame or
     (years, (Y, ages))}; counts (n + 1, R, 2, 106) municipal stocks on 1 January of the
     window's years, the last the base year (None: no migration component); exclude (R,)
     municipalities left out of the migration fit. The survival used for the residuals pools
-    the last `window` years of m(x) before the base."""
+    the last `window` years of m(x) before the base; a municipality needs `min_years` yearly
+    migration rates."""
     mx, asfr = national["mx"], national["asfr"]
     mx_years, mx_arr = mx_array(mx) if isinstance(mx, pd.DataFrame) else mx
     t_years, tfr = tfr_series(*((asfr,) if isinstance(asfr, pd.DataFrame) else asfr[::-1]))
@@ -255,7 +259,7 @@ def estimate_components(base_year: int, national: dict, counts: np.ndarray | Non
         surv = np.stack([survival_ratios(close_schedule(m[s]), sex)
                          for s, sex in enumerate(SEXES)])
         rates = net_rate_history(np.asarray(counts, dtype=float), surv)
-        est = estimate_migration(rates, counts[-1].sum(axis=(-2, -1)), exclude)
+        est = estimate_migration(rates, counts[-1].sum(axis=(-2, -1)), exclude, min_years)
         info.update({k: est.pop(k) for k in ("mig_years", "mig_regions", "mig_national_share")})
         mig = est
     return Components(base_year=base_year, **fert, **mort, **mig, info=info)
