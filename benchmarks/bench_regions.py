@@ -39,6 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import forecast.population.model as model  # noqa: E402
+from bench_population import fmt_time, measure  # noqa: E402
 from forecast.inputs.tables import (read_fertility, read_migration, read_mortality,  # noqa: E402
                                     read_population_history, read_sex_ratio,
                                     regional_population, sex_age_array)
@@ -107,39 +108,13 @@ def kernel_args(inputs: PopulationInputs, a: PopulationAssumptions, outputs: str
 
 
 def best_of(fns: dict, repeats: int, min_time: float) -> dict:
-    """Best seconds per call of each function, rounds interleaved; each measurement repeats
-    calls until it lasts >= min_time. A key (..., 1) runs with one numba thread."""
-    calls, best = {}, {}
-    threads = numba.get_num_threads()
-
-    def timed(name, n):
-        numba.set_num_threads(1 if name[-1] == 1 else threads)
-        try:
-            fn = fns[name]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            return time.perf_counter() - t0
-        finally:
-            numba.set_num_threads(threads)
-
-    for name in fns:
-        timed(name, 1)
-        n = 1
-        while True:
-            elapsed = timed(name, n)
-            if elapsed >= min_time or n >= 1 << 14:
-                break
-            n *= 2 if elapsed <= 0 else max(2, int(1.2 * min_time / elapsed))
-        calls[name], best[name] = n, elapsed / n
-    for _ in range(repeats - 1):
-        for name in fns:
-            best[name] = min(best[name], timed(name, calls[name]) / calls[name])
-    return best
+    """Best seconds per call of each function, rounds interleaved (bench_population.measure);
+    a key (..., 1) runs with one numba thread."""
+    return measure({name: (fn, 1 if name[-1] == 1 else None) for name, fn in fns.items()},
+                   repeats, min_time)
 
 
-def fmt(s: float) -> str:
-    return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+fmt = fmt_time
 
 
 def bench_municipalities(quick: bool, repeats: int, min_time: float) -> None:
