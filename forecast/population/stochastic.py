@@ -30,6 +30,7 @@ median draw follows the centre):
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -292,29 +293,24 @@ def _ar1_paths(eps: np.ndarray, phi: float, sigma: float, stationary: bool) -> n
     return out
 
 
-def draw_factors(components: Components, n_draws: int, n_regions: int, years, seed,
-                 vary=COMPONENTS, population=None, gross_rate=None, tfr_centre=None) -> dict:
-    """Compact per-draw arrays for the kernel:
-      fert       (D, 1, T) factor on the centre TFR, (centre + x) / centre, floored at 0.01
-      k_dev      (D, T, 2) deviation of Lee-Carter k from its drift path (log m shifts by
-                 b(x) k_dev)
-      mig_delta  (D, R, T) net-migration rate deviation (national + local), per resident
-      national   (D, T)    the national part of it
-      in_level, out_level (D, R, T) 1 +- mig_delta / gross_rate (clipped to +-0.95)
-    population (R,) persons (sizes the local sd; default: the sd at b only), gross_rate (R,)
-    in- plus out-migrants per resident (default 1), tfr_centre (T,) (default tfr_last).
-    Every random number is drawn up front from np.random.default_rng(seed) in a fixed order,
-    whatever `vary` holds, so switching one component off leaves the others' draws alone."""
+def national_factors(components: Components, n_draws: int, years, seed, vary=COMPONENTS,
+                     tfr_centre=None) -> dict:
+    """The shocks every municipality of a draw shares:
+      fert      (D, 1, T) factor on the centre TFR, (centre + x) / centre, floored at 0.01
+      k_dev     (D, T, 2) deviation of Lee-Carter k from its drift path (log m shifts by
+                b(x) k_dev)
+      national  (D, T)    the national part of the net-migration rate deviation
+    From np.random.default_rng([seed, 0]) in a fixed order whatever `vary` holds, so switching
+    one component off leaves the others' draws alone. tfr_centre (T,) (default tfr_last)."""
     vary = _check(vary)
     if n_draws < 0:
         raise ValueError(f"the number of draws must be >= 0, got {n_draws}")
     c = components
     n_year = len(np.asarray(years))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([int(seed), 0])
     e_fert = rng.standard_normal((n_draws, n_year))
     e_mort = rng.standard_normal((n_draws, n_year, 2))
     e_nat = rng.standard_normal((n_draws, n_year))
-    e_loc = rng.standard_normal((n_draws, n_regions, n_year))
     centre = (np.full(n_year, c.tfr_last) if tfr_centre is None
               else np.asarray(tfr_centre, dtype=float))
     if "fertility" in vary and c.tfr_sigma > 0:
@@ -327,17 +323,56 @@ def draw_factors(components: Components, n_draws: int, n_regions: int, years, se
         chol = np.linalg.cholesky(c.k_cov + 1e-18 * np.eye(2))
         k_dev = np.cumsum(e_mort @ chol.T, axis=1)
     national = np.zeros((n_draws, n_year))
-    delta = np.zeros((n_draws, n_regions, n_year))
     if "migration" in vary:
         national = _ar1_paths(e_nat, c.mig_nat_phi, c.mig_nat_sigma, stationary=True)
-        sig = (np.full(n_regions, c.mig_local_b) if population is None
-               else c.local_sigma(population))
-        local = _ar1_paths(e_loc, c.mig_local_phi, 1.0, stationary=True) * sig[None, :, None]
-        delta = national[:, None, :] + local
-    g = np.ones(n_regions) if gross_rate is None else np.asarray(gross_rate, dtype=float)
+    return {"fert": np.ascontiguousarray(fert), "k_dev": k_dev, "national": national}
+
+
+def region_key(code) -> int:
+    """A stable integer for a region code, so a region's local draws do not depend on which
+    other regions run with it, in which chunk or on which worker."""
+    return zlib.crc32(str(code).encode("utf-8"))
+
+
+def local_deviations(components: Components, n_draws: int, keys, n_year: int, seed,
+                     vary=COMPONENTS, population=None) -> np.ndarray:
+    """(D, R, T) the local part of the net-migration rate deviation of each region: a
+    stationary AR(1) scaled by the region's sd (population (R,) persons; default the sd at
+    b), from np.random.default_rng([seed, 1, key]) for each region key (region_key)."""
+    c = components
+    keys = list(keys)
+    out = np.zeros((n_draws, len(keys), n_year))
+    if "migration" not in _check(vary):
+        return out
+    sig = (np.full(len(keys), c.mig_local_b) if population is None
+           else c.local_sigma(population))
+    for i, key in enumerate(keys):
+        e = np.random.default_rng([int(seed), 1, int(key)]).standard_normal((n_draws, n_year))
+        out[:, i] = _ar1_paths(e, c.mig_local_phi, 1.0, stationary=True) * sig[i]
+    return out
+
+
+def migration_levels(delta: np.ndarray, gross_rate=None) -> tuple[np.ndarray, np.ndarray]:
+    """(in_level, out_level) = 1 +- delta / g for net-rate deviations delta (D, R, T), g (R,)
+    the gross migration rate (default 1), clipped at +-MAX_LEVEL_CHANGE."""
+    g = np.ones(delta.shape[1]) if gross_rate is None else np.asarray(gross_rate, dtype=float)
     u = np.clip(delta / np.maximum(g, 1e-9)[None, :, None], -MAX_LEVEL_CHANGE, MAX_LEVEL_CHANGE)
-    return {"fert": np.ascontiguousarray(fert), "k_dev": k_dev, "mig_delta": delta,
-            "national": national, "in_level": 1.0 + u, "out_level": 1.0 - u}
+    return 1.0 + u, 1.0 - u
+
+
+def draw_factors(components: Components, n_draws: int, n_regions: int, years, seed,
+                 vary=COMPONENTS, population=None, gross_rate=None, tfr_centre=None) -> dict:
+    """national_factors plus the regions' migration (regions keyed 0..R-1):
+      mig_delta  (D, R, T) net-migration rate deviation (national + local), per resident
+      in_level, out_level (D, R, T) 1 +- mig_delta / gross_rate (clipped to +-0.95)."""
+    f = national_factors(components, n_draws, years, seed, vary, tfr_centre)
+    n_year = len(np.asarray(years))
+    local = local_deviations(components, n_draws, range(n_regions), n_year, seed, vary,
+                             population)
+    delta = f["national"][:, None, :] + local
+    f["mig_delta"] = delta
+    f["in_level"], f["out_level"] = migration_levels(delta, gross_rate)
+    return f
 
 
 def centre_mx(inputs: PopulationInputs, a: PopulationAssumptions) -> np.ndarray:
@@ -415,6 +450,90 @@ def gross_rates(inputs: PopulationInputs, mig: dict) -> np.ndarray:
     return (inm + out) / np.maximum(pop.sum(axis=(-2, -1)), 1.0)
 
 
+@dataclass
+class DrawPlan:
+    """Everything the kernel needs for the draws of a run except the regions' local
+    migration, which group_draws draws per region chunk: the national shocks (survival and
+    fertility per draw), the centre's compact rate arrays and each region's size and gross
+    migration rate. Built once by plan_draws; a chunk of regions needs only this."""
+    inputs: PopulationInputs
+    components: Components
+    n_draws: int
+    seed: int
+    vary: tuple
+    n_year: int
+    edges: np.ndarray           # (G+1,) int64 age-group edges of the output
+    surv: np.ndarray            # (D, 1, T, 2, 107)
+    half: np.ndarray
+    asfr: np.ndarray            # (1, 1, T, 106)
+    fert: np.ndarray            # (D, 1, T) national factor on the centre TFR
+    fem_share: np.ndarray       # (1, T)
+    mig: dict                   # model.migration_arrays of the centre
+    national: np.ndarray        # (D, T) national net-migration deviation
+    population: np.ndarray      # (R,) persons at the base
+    gross: np.ndarray           # (R,) gross migration rate
+
+    def bytes_per_region(self) -> int:
+        return self.n_draws * (self.n_year + 1) * 2 * (len(self.edges) - 1) * 8
+
+
+def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: Components,
+               n_draws: int, seed, vary=COMPONENTS, edges=None) -> DrawPlan:
+    """The shared part of the draws (see DrawPlan); edges: age-group edges (default BANDS)."""
+    vary = _check(vary)
+    if n_draws < 1:
+        raise ValueError(f"the number of draws must be >= 1, got {n_draws}")
+    if inputs.exchange is not None:
+        raise ValueError("draws of sub-areas (regions that exchange movers) are not supported")
+    years = a.flow_years
+    asfr, tfr = fertility_arrays(inputs, a)
+    mig = migration_arrays(inputs, a)
+    f = national_factors(components, n_draws, years, seed, vary, tfr_centre=tfr)
+    surv = survival_draws(centre_mx(inputs, a), components.b, f["k_dev"])
+    edges = band_edges(BANDS) if edges is None else np.asarray(edges, dtype=np.int64)
+    return DrawPlan(inputs=inputs, components=components, n_draws=n_draws, seed=int(seed),
+                    vary=vary, n_year=len(years), edges=edges, surv=surv, half=np.sqrt(surv),
+                    asfr=np.array(asfr[None, None], dtype=float, order="C"), fert=f["fert"],
+                    fem_share=np.full((1, len(years)), 1.0 / (1.0 + inputs.sex_ratio)),
+                    mig=mig, national=f["national"],
+                    population=inputs.base_pop.sum(axis=(-2, -1)),
+                    gross=gross_rates(inputs, mig))
+
+
+def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
+    """(D, hi - lo, T+1, 2, G) persons by sex and age group of regions lo..hi-1 in every
+    draw: one kernel call. A region's numbers do not depend on lo, hi (its local draws come
+    from its own key), so any chunking gives the same result."""
+    inputs, mig = plan.inputs, plan.mig
+    keys = [region_key(code) for code in inputs.regions[lo:hi]]
+    local = local_deviations(plan.components, plan.n_draws, keys, plan.n_year, plan.seed,
+                             plan.vary, plan.population[lo:hi])
+    in_lv, out_lv = migration_levels(plan.national[:, None, :] + local, plan.gross[lo:hi])
+
+    def reg(x, axis=1):  # the chunk's regions of a compact array (shared dims kept)
+        if x.shape[axis] == 1:
+            return np.ascontiguousarray(x, dtype=float)
+        return np.ascontiguousarray(np.take(x, np.arange(lo, hi), axis=axis), dtype=float)
+    fert = np.ascontiguousarray(plan.fert * inputs.fert_level[None, lo:hi, None])
+    in_level = np.ascontiguousarray(in_lv * reg(mig["in_level"]))
+    out_level = np.ascontiguousarray(out_lv * reg(mig["out_level"]))
+    zeros = np.zeros((1, 1, 2, N_AGE))
+    group = np.empty((plan.n_draws, hi - lo, plan.n_year + 1, 2, len(plan.edges) - 1))
+    project_kernel(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
+                   plan.half, plan.asfr, fert, plan.fem_share, reg(mig["inmig"]), in_level,
+                   reg(mig["outrate"]), out_level, zeros, zeros, False, plan.edges,
+                   empty(5), empty(4), empty(5), empty(5), empty(5), empty(5), empty(5),
+                   group, empty(4))
+    return group
+
+
+def region_chunks(plan: DrawPlan, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, int]]:
+    """(lo, hi) chunks of regions whose group outputs take about chunk_bytes."""
+    n_reg = len(plan.inputs.regions)
+    size = int(max(1, min(n_reg, chunk_bytes // max(plan.bytes_per_region(), 1))))
+    return [(lo, min(n_reg, lo + size)) for lo in range(0, n_reg, size)]
+
+
 def simulate(inputs: PopulationInputs, a: PopulationAssumptions, components: Components,
              n_draws: int, seed, quantiles=QUANTILES, vary=COMPONENTS,
              bands: dict | None = None, chunk_bytes: int = CHUNK_BYTES) -> xr.Dataset:
@@ -427,8 +546,7 @@ def simulate(inputs: PopulationInputs, a: PopulationAssumptions, components: Com
         raise ValueError(f"the number of draws must be >= 0, got {n_draws}")
     bands = bands or BANDS
     q = np.asarray(quantiles, dtype=float)
-    years = a.flow_years
-    n_reg, n_year = len(inputs.regions), len(years)
+    n_reg, n_year = len(inputs.regions), len(a.flow_years)
     coords = {"quantile": q, "region": list(inputs.regions),
               "year": np.arange(a.base_year, a.end_year + 1), "band": list(bands) + ["Total"]}
     if inputs.names is not None:
@@ -441,49 +559,16 @@ def simulate(inputs: PopulationInputs, a: PopulationAssumptions, components: Com
         data = np.concatenate([pb, pb.sum(axis=-1, keepdims=True)], axis=-1)
         out = np.broadcast_to(data[None], (len(q),) + data.shape).copy()
         return _dataset(out, coords, attrs)
-    asfr, tfr = fertility_arrays(inputs, a)
-    mig = migration_arrays(inputs, a)
-    f = draw_factors(components, n_draws, n_reg, years, seed, vary,
-                     population=inputs.base_pop.sum(axis=(-2, -1)),
-                     gross_rate=gross_rates(inputs, mig), tfr_centre=tfr)
-    surv = survival_draws(centre_mx(inputs, a), components.b, f["k_dev"])
-    half = np.sqrt(surv)
-    fert = np.ascontiguousarray(f["fert"] * inputs.fert_level[None, :, None])      # (D, R, T)
-    in_level = np.ascontiguousarray(f["in_level"] * mig["in_level"])
-    out_level = np.ascontiguousarray(f["out_level"] * mig["out_level"])
-    fem_share = np.full((1, n_year), 1.0 / (1.0 + inputs.sex_ratio))
-    edges = band_edges(bands)
+    plan = plan_draws(inputs, a, components, n_draws, seed, vary, band_edges(bands))
     n_band = len(bands)
-    ex = inputs.exchange
-    if ex is not None:
-        move_rate, move_share = ex.rate[:, None], ex.share[:, None]
-        chunk = n_reg       # regions exchange movers: one call
-    else:
-        move_rate = move_share = np.zeros((1, 1, 2, N_AGE))
-        per_region = n_draws * (n_year + 1) * 2 * n_band * 8
-        chunk = int(max(1, min(n_reg, chunk_bytes // per_region)))
-    arg = lambda x: np.array(x, dtype=float, order="C")  # noqa: E731
-    asfr_k = arg(asfr[None, None])
     out = np.empty((len(q), n_reg, n_year + 1, n_band + 1))
-    for lo in range(0, n_reg, chunk):
-        hi = min(n_reg, lo + chunk)
-        sl = slice(lo, hi)
-
-        def reg(x, axis=1):  # the chunk's regions of a compact array (shared dims kept)
-            if x.shape[axis] == 1:
-                return x
-            return np.ascontiguousarray(np.take(x, np.arange(lo, hi), axis=axis))
-        group = np.empty((n_draws, hi - lo, n_year + 1, 2, n_band))
-        project_kernel(arg(inputs.base_pop[sl]), surv, half, asfr_k, reg(fert), fem_share,
-                       arg(reg(mig["inmig"])), reg(in_level), arg(reg(mig["outrate"])),
-                       reg(out_level), arg(reg(move_rate, 0)), arg(reg(move_share, 0)),
-                       ex is not None, edges, empty(5), empty(4), empty(5), empty(5),
-                       empty(5), empty(5), empty(5), group, empty(4))
+    for lo, hi in region_chunks(plan, chunk_bytes):
+        group = group_draws(plan, lo, hi)
         # both sexes and the total, the draws on the last (contiguous) axis for the sort
         full = np.empty((hi - lo, n_year + 1, n_band + 1, n_draws))
         full[..., :n_band, :] = np.moveaxis(group[..., 0, :] + group[..., 1, :], 0, -1)
         full[..., n_band, :] = full[..., :n_band, :].sum(axis=-2)
-        out[:, sl] = np.quantile(full, q, axis=-1)
+        out[:, lo:hi] = np.quantile(full, q, axis=-1)
     return _dataset(out, coords, attrs)
 
 
