@@ -58,6 +58,8 @@ class RunResult:
     config: object | None       # demand.DemandConfig
     costs: object | None = None  # cost.CostConfig
     areas: object | None = None  # the sub-areas' population (area, year, sex, age), if any
+    uncertainty: object | None = None  # quantiles over draws (forecast.uncertainty); None
+                                       # without draws
 
     def assumptions(self) -> list[dict]:
         """Every assumption of the run, for the workbook's sheet of assumptions."""
@@ -104,7 +106,36 @@ def check_charts(scenario: Scenario, services: list[str]) -> None:
                                 f"one of {', '.join(services)}", file=str(scenario.file), key=key)
 
 
-def run(scenario: Scenario | str | Path | None = None, regions=None) -> RunResult:
+def draws(scenario: Scenario, regions=None, n_draws: int | None = None, seed: int | None = None,
+          config=None, costs=None, scheduler: str | None = None, advance=None):
+    """Quantiles over draws (forecast.uncertainty) of the scenario's population, and of its
+    services' need, gap and cost with `config` (and `costs`); None when there are no draws
+    (`n_draws` and `seed` override the scenario's [uncertainty]). One municipality: no
+    `region` dim."""
+    from .inputs.population import load_population
+    from .inputs.uncertainty import load_uncertainty
+    from .uncertainty import run_draws
+
+    try:
+        settings = load_uncertainty(scenario, n_draws, seed)
+        if settings is None:
+            return None
+        inputs, a = load_population(scenario, regions)
+        if inputs.layout == "areas":
+            raise ScenarioError("draws of sub-areas are not supported; run the municipality "
+                                "without [areas] for its uncertainty", file=str(scenario.file),
+                                key="uncertainty.draws" if n_draws is None else "--draws")
+        ds = run_draws(inputs, a, settings, config, costs, scheduler=scheduler,
+                       advance=advance)
+    except ForecastError as exc:
+        raise _name_file(exc, scenario) from None
+    ds.attrs.update(provenance(scenario))
+    return ds.isel(region=0, drop=True) if inputs.layout == "single" else ds
+
+
+def run(scenario: Scenario | str | Path | None = None, regions=None,
+        n_draws: int | None = None, seed: int | None = None, scheduler: str | None = None,
+        advance=None) -> RunResult:
     """Population, then demand, capacity and cost of the scenario's services.
 
     With a multi-region population file (`regions` = "all", codes or names) every result has
@@ -122,7 +153,8 @@ def run(scenario: Scenario | str | Path | None = None, regions=None) -> RunResul
         from .population.areas import municipality
         areas, population = population, municipality(population)
     if "services" not in scenario.raw:
-        return RunResult(scenario, population, None, None, areas=areas)
+        spread = draws(scenario, regions, n_draws, seed, scheduler=scheduler, advance=advance)
+        return RunResult(scenario, population, None, None, areas=areas, uncertainty=spread)
     try:
         file = str(scenario.file)
         users_file = scenario.raw.get("service_users_file")
@@ -141,4 +173,8 @@ def run(scenario: Scenario | str | Path | None = None, regions=None) -> RunResul
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
     demand.attrs.update(provenance(scenario))
-    return RunResult(scenario, population, demand, config, costs, areas=areas)
+    spread = draws(scenario, regions, n_draws, seed, config, costs, scheduler, advance)
+    if spread is not None:
+        spread.attrs["price_year"] = demand.attrs.get("price_year", "")
+    return RunResult(scenario, population, demand, config, costs, areas=areas,
+                     uncertainty=spread)

@@ -24,7 +24,8 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "": {"name": "string", "description": "string", "extends": "file", "base_year": "year",
          "end_year": "year", "population": "table", "fertility": "table", "mortality": "table",
          "migration": "table", "services": "table", "cost": "table", "outputs": "table",
-         "housing": "table", "areas": "table", "service_users_file": "file"},
+         "housing": "table", "areas": "table", "service_users_file": "file",
+         "uncertainty": "table"},
     "population": {"file": "file", "regions_file": "file", "municipality": "regions",
                    "source": "string"},
     "fertility": {"file": "file", "sex_ratio_file": "file", "level_file": "file", "tfr": "path",
@@ -34,6 +35,9 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "migration": {"file": "file", "in_level": "path", "out_level": "path", "components": "table",
                   "source": "string"},
     "outputs": {"charts": "table"},
+    # draws through population, demand and cost: forecast/inputs/uncertainty.py
+    "uncertainty": {"draws": "count", "seed": "count", "vary": "names",
+                    "components_file": "file", "calibrated": "bool", "source": "string"},
     # housing-led in-migration and sub-areas: forecast/population/housing.py and areas.py
     "housing": {"programme_file": "file", "dwellings": "path", "persons_per_dwelling": "per_type",
                 "profile_file": "file", "mode": "string", "existing_stock_inmig_level": "path",
@@ -47,6 +51,8 @@ KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a ye
              "table": "a table", "path": "a number or a table {year = value}",
              "e0": 'a number (years), a table {year = value}, or "trend"',
              "years": "a list [first_year, last_year]",
+             "count": "a whole number >= 0", "bool": "true or false",
+             "names": "a list of strings",
              "regions": 'a municipality code or name, a list of them, or "all"',
              "per_type": "a number, a table {year = value}, or a table {type = number or "
                          "{year = value}}"}
@@ -152,6 +158,12 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         ok = isinstance(value, int) and not isinstance(value, bool) and 1800 <= value <= 2300
     elif kind == "table":
         ok = isinstance(value, dict)
+    elif kind == "count":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "names":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == "regions":
         ok = isinstance(value, str) or (isinstance(value, list) and bool(value)
                                         and all(isinstance(v, str) for v in value))

@@ -369,6 +369,11 @@ def norway_tables(src: dict, base: int = 2018, window: int = WINDOW,
               for r in range(len(codes))]
     out["migration.csv.gz"] = pd.concat(frames, keys=codes, names=[REGION, None]).reset_index(
         level=0)
+    from .stochastic import components_table, estimate_components
+    comps = estimate_components(base, src["national"], hist,
+                                exclude=table[REGION].isin(SPLIT_HISTORY).to_numpy(),
+                                min_years=min(4, hist.shape[0] - 1))
+    out["stochastic.csv"] = components_table(comps)
     if params.old_age == "mortality":
         out["mortality_level.csv"] = pd.DataFrame({
             REGION: np.repeat(codes, 2), "sex": np.tile(SEXES, len(codes)),

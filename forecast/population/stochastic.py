@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numba import njit, prange
 
 from .kernel import N_AGE, N_SURV, empty, project_kernel
 from .migration_residual import residual_net_migration
@@ -210,6 +211,46 @@ class Components:
             f"({i.get('mig_years', '?')} years, {i.get('mig_regions', '?')} municipalities)",
         ]
         return "\n".join(lines)
+
+
+SCALARS = ("tfr_phi", "tfr_sigma", "tfr_last", "mig_nat_phi", "mig_nat_sigma",
+           "mig_local_phi", "mig_local_a", "mig_local_b")
+
+
+def components_table(c: Components) -> pd.DataFrame:
+    """The components as a long table (parameter, sex, age, value): the scalars, the drift
+    and innovation covariance of k per sex, and b(x) per sex and age; base_year first."""
+    rows = [("base_year", "", "", float(c.base_year))]
+    rows += [(name, "", "", float(getattr(c, name))) for name in SCALARS]
+    for s, sex in enumerate(SEXES):
+        rows.append(("k_drift", sex, "", float(c.k_drift[s])))
+        for s2, sex2 in enumerate(SEXES):
+            rows.append((f"k_cov_{sex2}", sex, "", float(c.k_cov[s, s2])))
+    for s, sex in enumerate(SEXES):
+        rows += [("b", sex, str(age), float(c.b[s, age])) for age in range(N_AGE)]
+    for key, value in c.info.items():   # fit years and sizes, for describe()
+        parts = value if isinstance(value, tuple) else (value,)
+        if all(isinstance(v, (int, float, np.integer, np.floating)) for v in parts):
+            rows += [(f"info_{key}", "", str(i), float(v)) for i, v in enumerate(parts)]
+    return pd.DataFrame(rows, columns=["parameter", "sex", "age", "value"])
+
+
+def components_from_table(df: pd.DataFrame) -> Components:
+    """The inverse of components_table; raises KeyError naming a missing parameter."""
+    df = df.fillna("")
+    scalar = {p: float(v) for p, v in zip(df["parameter"], df["value"])}
+    keyed = {(p, str(sx), str(ag)): float(v)
+             for p, sx, ag, v in zip(df["parameter"], df["sex"], df["age"], df["value"])}
+    b = np.array([[keyed[("b", sex, str(age))] for age in range(N_AGE)] for sex in SEXES])
+    drift_ = np.array([keyed[("k_drift", sex, "")] for sex in SEXES])
+    cov = np.array([[keyed[(f"k_cov_{s2}", s1, "")] for s2 in SEXES] for s1 in SEXES])
+    info: dict = {}
+    for p, ag, v in zip(df["parameter"], df["age"], df["value"]):
+        if p.startswith("info_"):
+            info.setdefault(p[5:], []).append(int(v) if float(v).is_integer() else float(v))
+    info = {k: (tuple(v) if len(v) > 1 else v[0]) for k, v in info.items()}
+    return Components(base_year=int(scalar["base_year"]), b=b, k_drift=drift_, k_cov=cov,
+                      info=info, **{name: scalar[name] for name in SCALARS})
 
 
 # Chosen against what happened (forecast.backtest_intervals, scripts/interval_calibration.py,
@@ -425,15 +466,53 @@ def survival_draws(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray) -> np.ndarr
     rates.survival_ratios of the centre, exactly as in the deterministic run."""
     n_draw, n_year = k_dev.shape[:2]
     out = np.empty((n_draw, 1, n_year, 2, N_SURV))
-    for s, sex in enumerate(SEXES):
-        centre = np.stack([survival_ratios(mx[t, s], sex) for t in range(n_year)])
-        k = k_dev[:, :, s]
-        out[:, 0, :, s] = centre[None]
-        moved = k != 0.0
-        if moved.any():
-            sched = mx[None, :, s] * np.exp(b[s][None, None] * k[..., None])  # (D, T, 106)
-            out[:, 0, :, s][moved] = survival_many(sched[moved], sex)
+    centre = np.stack([np.stack([survival_ratios(mx[t, s], sex) for s, sex in enumerate(SEXES)])
+                       for t in range(n_year)])                              # (T, 2, 107)
+    _survival_draws(np.ascontiguousarray(mx, dtype=float), np.ascontiguousarray(b, dtype=float),
+                    np.ascontiguousarray(k_dev, dtype=float), centre, out)
     return out
+
+
+@njit(cache=True, parallel=True)
+def _survival_draws(mx, b, k_dev, centre, out):
+    """survival_many of each moved schedule (the same life table), the centre's where k is
+    0; sex 0 female, 1 male (a(0) of Andreev-Kingkade)."""
+    n_draw, n_year = k_dev.shape[0], k_dev.shape[1]
+    for d in prange(n_draw):
+        lx = np.empty(N_AGE)
+        big_l = np.empty(N_AGE)
+        m = np.empty(N_AGE)
+        for t in range(n_year):
+            for s in range(2):
+                k = k_dev[d, t, s]
+                if k == 0.0:
+                    for a in range(N_SURV):
+                        out[d, 0, t, s, a] = centre[t, s, a]
+                    continue
+                for a in range(N_AGE):
+                    m[a] = mx[t, s, a] * np.exp(b[s, a] * k)
+                m0 = m[0]
+                if s == 1:
+                    a0 = (0.14929 - 1.99545 * m0 if m0 < 0.02300 else
+                          (0.02832 + 3.26201 * m0 if m0 < 0.08307 else 0.29915))
+                else:
+                    a0 = (0.14903 - 2.05527 * m0 if m0 < 0.01724 else
+                          (0.04667 + 3.88089 * m0 if m0 < 0.06891 else 0.31411))
+                lx[0] = 1.0
+                for a in range(N_AGE):
+                    ax = a0 if a == 0 else 0.5
+                    qx = 1.0 if a == N_AGE - 1 else min(m[a] / (1.0 + (1.0 - ax) * m[a]), 1.0)
+                    if a + 1 < N_AGE:
+                        lx[a + 1] = lx[a] * (1.0 - qx)
+                    big_l[a] = lx[a] - (1.0 - ax) * lx[a] * qx
+                big_l[N_AGE - 1] = lx[N_AGE - 1] / m[N_AGE - 1]
+                out[d, 0, t, s, 0] = big_l[0]
+                for a in range(1, N_AGE - 1):
+                    out[d, 0, t, s, a] = (big_l[a] / big_l[a - 1]) if big_l[a - 1] > 0 else 0.0
+                t104 = big_l[N_AGE - 2] + big_l[N_AGE - 1]
+                last = big_l[N_AGE - 1] / t104 if t104 > 0 else 0.0
+                out[d, 0, t, s, N_AGE - 1] = last
+                out[d, 0, t, s, N_AGE] = last
 
 
 # --- simulation --------------------------------------------------------------------------------

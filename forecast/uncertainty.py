@@ -1,0 +1,179 @@
+"""Uncertainty through the whole chain (issue 9): draws of the population by the age groups
+that demand needs, then demand, capacity and cost of every draw, reduced to quantiles and
+shortfall probabilities chunk by chunk of regions, so no draw's full output is kept.
+
+    run_draws(inputs, assumptions, settings, config, costs) -> xarray.Dataset
+      coords quantile, [region,] year, band, service
+      pop_band(quantile, [region,] band, year)   persons, both sexes; bands 0-5 .. 90+, 67+,
+                                                 80+, total
+      need, gap, cost(quantile, [region,] service, year)  gap = need - capacity (positive =
+                                                 shortfall), NaN without capacity; cost in NOK
+      p_shortfall([region,] service, year)       share of draws with need > capacity
+      first_year_p50, first_year_p80([region,] service)   first year the probability passes
+                                                 50 % / 80 % (NaN if never)
+      attrs draws, seed, vary, components
+
+The kernel writes persons by sex in the cells between every edge of the services' age groups
+and of the KOSTRA bands; a "population" whose ages are those cells (labelled by their first
+age) goes through the same compute_demand and compute_cost as the deterministic run, with
+`draw` as one more leading dim. Quantiles are exact (np.quantile over every draw of a region),
+and a region's numbers do not depend on the chunks or the workers (population.stochastic:
+each region's local draws come from its own key), so a Dask run gives the same numbers as a
+local one, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .population.model import BANDS
+from .population.stochastic import QUANTILES, DrawPlan, group_draws, plan_draws, region_chunks
+
+REPORT_BANDS = {**BANDS, "67+": (67, 105), "80+": (80, 105), "total": (0, 105)}
+# group outputs plus demand's arrays of one chunk: regions are chunked to about this
+CHUNK_BYTES = 64 * 2 ** 20
+
+
+def cell_edges(config=None) -> np.ndarray:
+    """Sorted age edges of every KOSTRA band and every service age group."""
+    edges = {0, 106}
+    for lo, hi in REPORT_BANDS.values():
+        edges |= {lo, hi + 1}
+    if config is not None:
+        for s in config.services.values():
+            for g in s.groups:
+                edges |= {int(g.lo), int(g.hi) + 1}
+    return np.array(sorted(e for e in edges if 0 <= e <= 106), dtype=np.int64)
+
+
+def _cells_population(group: np.ndarray, edges: np.ndarray, codes, first_year: int
+                      ) -> xr.Dataset:
+    """group (D, R, T+1, 2, G) as pop(draw, region, year, sex, age) with one age per cell."""
+    n_draw, n_reg, n_year = group.shape[:3]
+    return xr.Dataset({"pop": (("draw", "region", "year", "sex", "age"), group)},
+                      coords={"draw": np.arange(n_draw), "region": list(codes),
+                              "year": np.arange(first_year, first_year + n_year),
+                              "sex": ["female", "male"], "age": edges[:-1]})
+
+
+def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray:
+    passed = prob > level
+    first = np.where(passed.any(axis=-1), years[passed.argmax(axis=-1)], np.nan)
+    return first.astype(float)
+
+
+def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None, costs=None,
+                 quantiles=QUANTILES) -> dict:
+    """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
+    region always present)."""
+    q = np.asarray(quantiles, dtype=float)
+    group = group_draws(plan, lo, hi)                     # (D, Rc, T+1, 2, G)
+    edges = plan.edges
+    both = group.sum(axis=3)                              # (D, Rc, T+1, G)
+    lows = edges[:-1]
+    bands = np.stack([both[..., (lows >= b_lo) & (lows <= b_hi)].sum(axis=-1)
+                      for b_lo, b_hi in REPORT_BANDS.values()], axis=-2)   # (D, Rc, B, T+1)
+    out = {"pop_band": np.quantile(bands, q, axis=0)}
+    if config is None:
+        return out
+    from .cost import compute_cost
+    from .demand import compute_demand
+
+    pop = _cells_population(group, edges, plan.inputs.regions[lo:hi], first_year)
+    ds = compute_demand(pop, config)
+    if costs is not None:
+        ds = compute_cost(ds, costs)
+    dims = ("draw", "region", "service", "year")
+    need = ds["need"].transpose(*dims).to_numpy()
+    cap = ds["capacity"].transpose(*dims).to_numpy()
+    out["need"] = np.quantile(need, q, axis=0)
+    out["gap"] = np.quantile(need - cap, q, axis=0)
+    cost = (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
+            else np.full(need.shape, np.nan))
+    out["cost"] = np.quantile(cost, q, axis=0)
+    has_cap = np.isfinite(cap).all(axis=0)
+    prob = np.where(has_cap, (need > cap).mean(axis=0), np.nan)   # (Rc, S, Y)
+    years = ds["year"].to_numpy()
+    out["p_shortfall"] = prob
+    out["first_year_p50"] = _first_year(np.nan_to_num(prob), years, 0.5)
+    out["first_year_p80"] = _first_year(np.nan_to_num(prob), years, 0.8)
+    return out
+
+
+def _reduce_task(plan, lo, hi, first_year, config, costs, quantiles):
+    return reduce_chunk(plan, lo, hi, first_year, config, costs, quantiles)
+
+
+def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
+              chunk_bytes: int = CHUNK_BYTES, scheduler: str | None = None,
+              advance=None) -> xr.Dataset:
+    """Every draw of every region through population (and demand and cost with `config`),
+    reduced per chunk of regions; `scheduler`: a dask.distributed address (the chunks run as
+    tasks there); `advance(n)`: called with the number of regions done (progress)."""
+    plan = plan_draws(inputs, a, settings.components, settings.draws, settings.seed,
+                      settings.vary, cell_edges(config))
+    per_region = plan.bytes_per_region() * (4 if config is not None else 1)
+    n_reg = len(inputs.regions)
+    size = int(max(1, min(n_reg, chunk_bytes // max(per_region, 1))))
+    chunks = [(lo, min(n_reg, lo + size)) for lo in range(0, n_reg, size)]
+    args = (a.base_year, config, costs, tuple(quantiles))
+    if scheduler:
+        parts = _on_dask(scheduler, plan, chunks, args, advance)
+    else:
+        parts = []
+        for lo, hi in chunks:
+            parts.append(reduce_chunk(plan, lo, hi, *args))
+            if advance is not None:
+                advance(hi - lo)
+    merged = {k: np.concatenate([p[k] for p in parts], axis=1 if k in ("pop_band", "need",
+                                                                         "gap", "cost") else 0)
+              for k in parts[0]}
+    return _dataset(merged, inputs, a, settings, config, quantiles)
+
+
+def _on_dask(address: str, plan, chunks, args, advance) -> list[dict]:
+    from dask.distributed import Client, as_completed
+
+    with Client(address, set_as_default=False) as client:
+        remote = client.scatter(plan, broadcast=True)
+        futures = [client.submit(_reduce_task, remote, lo, hi, *args, pure=False)
+                   for lo, hi in chunks]
+        if advance is not None:
+            for fut in as_completed(futures):
+                lo, hi = chunks[futures.index(fut)]
+                advance(hi - lo)
+        return client.gather(futures)
+
+
+def _dataset(m: dict, inputs, a, settings, config, quantiles) -> xr.Dataset:
+    years = np.arange(a.base_year, a.end_year + 1)
+    coords = {"quantile": np.asarray(quantiles, dtype=float), "region": list(inputs.regions),
+              "year": years, "band": list(REPORT_BANDS)}
+    if inputs.names is not None:
+        coords["region_name"] = ("region", list(inputs.names))
+    data = {"pop_band": (("quantile", "region", "band", "year"), m["pop_band"],
+                         {"units": "persons", "long_name": "population at 1 January by age "
+                          "band, quantiles over draws (both sexes)"})}
+    if config is not None:
+        coords["service"] = list(config.services)
+        coords["label"] = ("service", [s.label for s in config.services.values()])
+        coords["unit"] = ("service", [s.unit for s in config.services.values()])
+        qdims = ("quantile", "region", "service", "year")
+        data["need"] = (qdims, m["need"], {"units": "see coord unit"})
+        data["gap"] = (qdims, m["gap"], {"units": "see coord unit",
+                                          "long_name": "need - capacity (positive: shortfall)"})
+        data["cost"] = (qdims, m["cost"], {"units": "NOK"})
+        data["p_shortfall"] = (("region", "service", "year"), m["p_shortfall"],
+                               {"units": "share", "long_name": "share of draws with need > "
+                                "capacity"})
+        for level in ("50", "80"):
+            data[f"first_year_p{level}"] = (("region", "service"), m[f"first_year_p{level}"],
+                                            {"units": "year", "long_name": "first year the "
+                                             f"probability of shortfall passes {level} %"})
+    ds = xr.Dataset({k: xr.DataArray(v, dims=d, attrs=at) for k, (d, v, at) in data.items()},
+                    coords=coords)
+    ds.attrs.update(draws=settings.draws, seed=settings.seed, vary=", ".join(settings.vary),
+                    calibrated=int(settings.calibrated),
+                    components=settings.components.describe())
+    return ds
