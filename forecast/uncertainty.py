@@ -11,6 +11,8 @@ shortfall probabilities chunk by chunk of regions, so no draw's full output is k
       p_shortfall([region,] service, year)       share of draws with need > capacity
       first_year_p50, first_year_p80([region,] service)   first year the probability passes
                                                  50 % / 80 % (NaN if never)
+      total_pop_band, total_need, total_cost  with several regions: quantiles of the sum
+                                                 over the regions of each draw
       attrs draws, seed, vary, components
 
 The kernel writes persons by sex in the cells between every edge of the services' age groups
@@ -74,7 +76,7 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     lows = edges[:-1]
     bands = np.stack([both[..., (lows >= b_lo) & (lows <= b_hi)].sum(axis=-1)
                       for b_lo, b_hi in REPORT_BANDS.values()], axis=-2)   # (D, Rc, B, T+1)
-    out = {"pop_band": np.quantile(bands, q, axis=0)}
+    out = {"pop_band": np.quantile(bands, q, axis=0), "sum_pop_band": bands.sum(axis=1)}
     if config is None:
         return out
     from .cost import compute_cost
@@ -92,6 +94,7 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     cost = (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
             else np.full(need.shape, np.nan))
     out["cost"] = np.quantile(cost, q, axis=0)
+    out["sum_need"], out["sum_cost"] = need.sum(axis=1), cost.sum(axis=1)   # (D, S, Y)
     has_cap = np.isfinite(cap).all(axis=0)
     prob = np.where(has_cap, (need > cap).mean(axis=0), np.nan)   # (Rc, S, Y)
     years = ds["year"].to_numpy()
@@ -126,9 +129,14 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
             parts.append(reduce_chunk(plan, lo, hi, *args))
             if advance is not None:
                 advance(hi - lo)
-    merged = {k: np.concatenate([p[k] for p in parts], axis=1 if k in ("pop_band", "need",
-                                                                         "gap", "cost") else 0)
-              for k in parts[0]}
+    merged = {}
+    for k in parts[0]:
+        if k.startswith("sum_"):   # per-draw sums over every region, then their quantiles
+            merged["total_" + k[4:]] = np.quantile(sum(p[k] for p in parts),
+                                                   np.asarray(quantiles, dtype=float), axis=0)
+        else:
+            merged[k] = np.concatenate([p[k] for p in parts],
+                                       axis=1 if k in ("pop_band", "need", "gap", "cost") else 0)
     return _dataset(merged, inputs, a, settings, config, quantiles)
 
 
@@ -171,6 +179,13 @@ def _dataset(m: dict, inputs, a, settings, config, quantiles) -> xr.Dataset:
             data[f"first_year_p{level}"] = (("region", "service"), m[f"first_year_p{level}"],
                                             {"units": "year", "long_name": "first year the "
                                              f"probability of shortfall passes {level} %"})
+    if len(inputs.regions) > 1:   # quantiles of the sum over regions of each draw
+        data["total_pop_band"] = (("quantile", "band", "year"), m["total_pop_band"],
+                                  {"units": "persons", "long_name": "sum of the regions"})
+        if config is not None:
+            for name, unit in (("need", "see coord unit"), ("cost", "NOK")):
+                data[f"total_{name}"] = (("quantile", "service", "year"), m[f"total_{name}"],
+                                         {"units": unit, "long_name": "sum of the regions"})
     ds = xr.Dataset({k: xr.DataArray(v, dims=d, attrs=at) for k, (d, v, at) in data.items()},
                     coords=coords)
     ds.attrs.update(draws=settings.draws, seed=settings.seed, vary=", ".join(settings.vary),
