@@ -60,6 +60,9 @@ PUBLISHED = {
     "gross_2018": Figure(2_430.0e6, 796, "Brutto driftsutgifter 2 250,3 2 274,5 2 285,7 2 430,0"),
     "share_institutions": Figure(0.38, 739, "Bo- og behandlingssentre utgjør 38 prosent"),
     "share_ambulatory": Figure(0.21, 735, "Ambulerende utgjør 21 prosent"),
+    # Tabell 3: full-time equivalents (årsverk) 2018, and the private providers' share
+    "fte_ambulatory_2018": Figure(500, 894, "Ambulerende 544 540 531 519 500"),
+    "private_share_2018": Figure(0.30, 1178, "ca. 30 prosent"),
     # Tabell 4–5: KOSTRA 2017
     "home80_2017": Figure(0.284, 1228, "31,3 % 31,5 % 28,4 %"),
     "inst80_2017": Figure(0.161, 1246, "18,6 % 18,1 % 17,6 % 16,1 %"),
@@ -294,6 +297,14 @@ def rows() -> list[tuple[str, str, str, str, str, str]]:
          f"{cost['hjemmetjenester'] / 1e6:,.1f} mill.",
          f"{d['home_hours_2018']:,.0f} hours × {d['unit_cost_hour']:,.2f} kr "
          f"({sum(u.values()):,} users × 5 h × 52 weeks; 5 h assumed)", CONSTRUCTION))
+    fte = value("fte_ambulatory_2018")
+    add(("ambulerende full-time equivalents 2018", "500 (about 30 % of home care by private "
+         "providers)", _where("fte_ambulatory_2018", "private_share_2018"),
+         f"{d['home_hours_2018'] / fte:,.0f} assigned hours per FTE",
+         f"{d['home_hours_2018']:,.0f} hours ÷ 500; a full-time year is about 1,700–1,950 paid "
+         "hours, so 5 hours a week for every KOSTRA user (some served by other areas) "
+         "overstates ambulerende's hours: the 2018 cost stands, the price per hour is too low",
+         "independent check (does not hold)"))
     add(("both, share of the care sector 2018", "2,430.0 mill. in all",
          _where("gross_2018"), f"{sum(cost.values()) / gross:.0%}",
          "bounded by the sector total (a test checks each service within its share)",
