@@ -217,7 +217,7 @@ coverage = {kind = "path", rate = {2018 = 0.2, 2019 = 0.25}}
 # --- the Bærum scenario files -----------------------------------------------------------
 
 BAERUM = ["baerum-ldip.toml", "baerum-dekningsgrad-22.toml", "baerum-planlagt-kapasitet.toml",
-          "baerum-hjemmetjenester-forst.toml"]
+          "baerum-planlagt-kapasitet-1150.toml", "baerum-hjemmetjenester-forst.toml"]
 
 
 def load_merged(name: str) -> dict:
