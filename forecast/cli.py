@@ -105,6 +105,12 @@ MunicipalityOpt = typer.Option(None, "--municipality", "-m",
                                help="Municipality code or name (repeat for several); needs a "
                                     "scenario with a multi-region population file.")
 AllOpt = typer.Option(False, "--all", help="Every municipality of the population file.")
+DrawsOpt = typer.Option(None, "--draws", help="Number of stochastic draws (overrides the "
+                                              "scenario's [uncertainty] draws; 0: deterministic "
+                                              "only).")
+SeedOpt = typer.Option(None, "--seed", help="Seed of the draws (same seed, same numbers).")
+SchedulerOpt = typer.Option(None, "--scheduler", help="Address of a dask.distributed "
+                                                      "scheduler to run the draws on.")
 NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
 NORWAY_SERVICES_SCENARIO = REPO_ROOT / "scenarios" / "norway-tjenester.toml"
 
@@ -141,8 +147,11 @@ def project(scenario: Optional[Path] = ScenarioArg,
             all_: bool = AllOpt,
             out: Optional[Path] = typer.Option(None, "--out", help="Folder to write results to."),
             format: PopFormat = typer.Option(PopFormat.csv, "--format",
-                                             help="Output format when --out is given.")):
+                                             help="Output format when --out is given."),
+            draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
+            scheduler: Optional[str] = SchedulerOpt):
     """Project the population: single-year ages, two sexes, stocks at 1 January."""
+    from .api import draws as run_draws
     from .api import project as run_projection
     from .scenario import load_scenario
 
@@ -153,14 +162,17 @@ def project(scenario: Optional[Path] = ScenarioArg,
             scenario = NORWAY_SCENARIO
         sc = load_scenario(scenario)
         ds = run_projection(sc, regions=regions)
+        spread = run_draws(sc, regions, draws, seed, scheduler=scheduler)
         written = []
         if out is not None:
             from .io.outputs import write_population_outputs
             written = write_population_outputs(out, ds, fmt=format.value,
+                                               uncertainty=spread,
                                                manifest=_manifest(
                                                    [sc], "project", scenario=scenario,
                                                    municipality=municipality, all=all_,
-                                                   out=out, format=format))
+                                                   out=out, format=format, draws=draws,
+                                                   seed=seed))
     except ForecastError as exc:
         _fail(exc)
     if "area" in ds.dims:
@@ -179,6 +191,8 @@ def project(scenario: Optional[Path] = ScenarioArg,
             _print_regions(ds, f"{sc.name}: largest and smallest growth of {n} municipalities")
     else:
         _print_population(ds, f"{sc.name}: population at 1 January (persons)")
+    if spread is not None:
+        _print_population_spread(spread, sc.name)
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -218,7 +232,9 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         formats: Optional[str] = typer.Option(None, "--formats",
                                               help="Comma-separated: csv, netcdf, excel, png. "
                                                    "Default all four; csv,netcdf for several "
-                                                   "municipalities.")):
+                                                   "municipalities."),
+        draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
+        scheduler: Optional[str] = SchedulerOpt):
     """Population, service demand, capacity and cost; writes tables, workbook and charts."""
     from .api import run as run_scenario
     from .io.outputs import write_run_outputs
@@ -229,7 +245,8 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         _check_out(out)
         if scenario is None and regions is not None:
             scenario = NORWAY_SERVICES_SCENARIO
-        result = run_scenario(scenario, regions=regions)
+        result = run_scenario(scenario, regions=regions, n_draws=draws, seed=seed,
+                              scheduler=scheduler)
         many = "region" in result.population.dims
         if formats is None:
             formats = "csv,netcdf" if many else "csv,netcdf,excel,png"
@@ -237,11 +254,11 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         written = write_run_outputs(folder, result.population, result.demand,
                                     result.assumptions(), _formats(formats),
                                     charts=result.scenario.section("outputs").get("charts"),
-                                    areas=result.areas,
+                                    areas=result.areas, uncertainty=result.uncertainty,
                                     manifest=_manifest(
                                         [result.scenario], "run", scenario=scenario,
                                         municipality=municipality, all=all_, out=folder,
-                                        formats=formats))
+                                        formats=formats, draws=draws, seed=seed))
     except ForecastError as exc:
         _fail(exc)
     name = result.scenario.name
@@ -258,8 +275,78 @@ def run(scenario: Optional[Path] = RunScenarioArg,
         demand = regions_total(result.demand) if many else result.demand
         what = f", sum of {n} municipalities" if many else ""
         _print_frame(service_summary(demand), f"{name}: services (cost in {price} prices){what}")
+    if result.uncertainty is not None:
+        if result.demand is None:
+            _print_population_spread(result.uncertainty, name)
+        else:
+            _print_service_spread(result.uncertainty, name)
     typer.echo(f"wrote {len(written)} files to {folder}: "
                + ", ".join(p.name for p in written))
+
+
+def _spread_cell(da, fmt="{:,.0f}", scale=1.0) -> str:
+    """ "median (10 %–90 %)" of a DataArray with a quantile dim."""
+    v = [float(da.sel(quantile=p)) / scale for p in (0.5, 0.1, 0.9)]
+    if any(x != x for x in v):
+        return ""
+    return f"{fmt.format(v[0])} ({fmt.format(v[1])}–{fmt.format(v[2])})"
+
+
+def _print_population_spread(u, name: str) -> None:
+    """Median and 10–90 % range of persons by band in the summary years."""
+    from rich.table import Table
+
+    from .report import summary_years
+
+    var = "total_pop_band" if "total_pop_band" in u else "pop_band"
+    da = u[var]
+    years = summary_years(u["year"].values)
+    what = ", sum of the municipalities" if var.startswith("total") else ""
+    table = Table(title=f"{name}: population, median (10 %–90 %) of {u.attrs['draws']:,} "
+                        f"draws{what}", title_justify="left")
+    table.add_column("age")
+    for y in years:
+        table.add_column(str(y), justify="right")
+    for band in ["total"] + [b for b in da["band"].values if b != "total"]:
+        table.add_row(str(band), *[_spread_cell(da.sel(band=band, year=y)) for y in years])
+    _console().print(table)
+
+
+def _print_service_spread(u, name: str) -> None:
+    """Per service and year: need, gap and cost with their 10–90 % ranges and P(shortfall)."""
+    from rich.table import Table
+
+    many = "region" in u.dims
+    price = u.attrs.get("price_year", "")
+    for sid in u["service"].values:
+        label = str(u["label"].sel(service=sid).values)
+        unit = str(u["unit"].sel(service=sid).values)
+        need = u["total_need" if many else "need"].sel(service=sid)
+        cost = u["total_cost" if many else "cost"].sel(service=sid)
+        has_gap = not many and bool(u["p_shortfall"].sel(service=sid).notnull().any())
+        table = Table(title=f"{name}: {label}, median (10 %–90 %) of {u.attrs['draws']:,} "
+                            "draws" + (", sum of the municipalities" if many else ""),
+                      title_justify="left")
+        table.add_column("year")
+        table.add_column(f"need ({unit})", justify="right")
+        if has_gap:
+            table.add_column("gap (need − capacity)", justify="right")
+            table.add_column("P(need > capacity)", justify="right")
+        table.add_column(f"cost (mill. kr, {price} prices)", justify="right")
+        for y in u["year"].values:
+            row = [str(y), _spread_cell(need.sel(year=y))]
+            if has_gap:
+                row.append(_spread_cell(u["gap"].sel(service=sid, year=y)))
+                row.append(f"{100 * float(u['p_shortfall'].sel(service=sid, year=y)):.0f} %")
+            row.append(_spread_cell(cost.sel(year=y), "{:,.1f}", 1e6))
+            table.add_row(*row)
+        _console().print(table)
+        if has_gap:
+            firsts = [u[f"first_year_p{p}"].sel(service=sid) for p in ("50", "80")]
+            text = [f"{p} % in {int(v)}" if v == v else f"{p} % in no year"
+                    for p, v in zip(("50", "80"), (float(f) for f in firsts))]
+            typer.echo(f"{label}: the probability of shortfall first passes "
+                       + " and ".join(text))
 
 
 def _formats(text: str) -> set[str]:

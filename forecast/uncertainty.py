@@ -141,7 +141,12 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
 
 
 def _on_dask(address: str, plan, chunks, args, advance) -> list[dict]:
-    from dask.distributed import Client, as_completed
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        from .errors import ForecastError
+        raise ForecastError("running on a scheduler needs dask.distributed; install it with "
+                            "pip install -e \".[dask]\"", key="--scheduler") from None
 
     with Client(address, set_as_default=False) as client:
         remote = client.scatter(plan, broadcast=True)

@@ -113,6 +113,40 @@ def demand_frame(demand_ds: xr.Dataset, scenario: str | None = None) -> pd.DataF
 
 # --- NetCDF ------------------------------------------------------------------------------
 
+def uncertainty_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """The quantiles over draws (forecast.uncertainty) as one tidy table: [region,] variable,
+    item (band or service id), label, unit, year, quantile, value. The probability of
+    shortfall has rows with quantile empty; the sums over regions have region "total"."""
+    frames = []
+    lead = ["region"] if "region" in ds.dims else []
+    for name, da in ds.data_vars.items():
+        if "year" not in da.dims:
+            continue
+        item = "band" if "band" in da.dims else "service"
+        dims = [d for d in lead if d in da.dims] + [item, "year"] + (
+            ["quantile"] if "quantile" in da.dims else [])
+        frame = da.transpose(*dims).to_series().rename("value").reset_index()
+        frame = frame.rename(columns={item: "item"})
+        if lead and "region" not in da.dims:
+            frame.insert(0, "region", "total")
+        if "quantile" not in da.dims:
+            frame["quantile"] = np.nan
+        variable = name[6:] if name.startswith("total_") else name
+        frame.insert(len(lead), "variable", variable)
+        if item == "service":
+            labels = dict(zip(ds["service"].values, ds["label"].values))
+            units = dict(zip(ds["service"].values, ds["unit"].values))
+            frame["label"] = frame["item"].map(labels)
+            frame["unit"] = ("NOK" if variable == "cost" else "share"
+                             if variable == "p_shortfall" else frame["item"].map(units))
+        else:
+            frame["label"] = frame["item"]
+            frame["unit"] = "persons"
+        frames.append(frame[lead + ["variable", "item", "label", "unit", "year", "quantile",
+                                    "value"]])
+    return pd.concat(frames, ignore_index=True)
+
+
 def _attr_value(value):
     """An attribute value netCDF can store: strings, numbers and numeric arrays."""
     if value is None:
@@ -188,8 +222,10 @@ def _write_csv(frame: pd.DataFrame):
 # --- commands ----------------------------------------------------------------------------
 
 def write_population_outputs(out_dir, pop_ds: xr.Dataset, fmt: str = "csv", *,
-                             manifest: Mapping | None = None) -> list[Path]:
-    """The population-only result: population.csv + flows.csv, or population.nc.
+                             manifest: Mapping | None = None,
+                             uncertainty: xr.Dataset | None = None) -> list[Path]:
+    """The population-only result: population.csv + flows.csv, or population.nc; with
+    `uncertainty` (quantiles over draws) also uncertainty.csv or uncertainty.nc.
 
     The folder `out_dir` is replaced as a whole (see `atomic.write_folder`); with `manifest`
     (scenario, command, ...) a manifest.json is written beside the files.
@@ -202,6 +238,10 @@ def write_population_outputs(out_dir, pop_ds: xr.Dataset, fmt: str = "csv", *,
     else:
         raise ForecastError(f"unknown output format {fmt!r}; expected 'csv' or 'netcdf'",
                             key="format")
+    if uncertainty is not None:
+        writers["uncertainty." + ("csv" if fmt == "csv" else "nc")] = (
+            _write_csv(uncertainty_frame(uncertainty)) if fmt == "csv"
+            else _write_netcdf(netcdf_safe(uncertainty)))
     return write_folder(out_dir, writers, manifest)
 
 
@@ -210,11 +250,13 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
                       formats: Iterable[str] = RUN_FORMATS, *,
                       charts: Mapping[str, str] | None = None,
                       comparison=None, areas: xr.Dataset | None = None,
-                      manifest: Mapping | None = None) -> list[Path]:
+                      manifest: Mapping | None = None,
+                      uncertainty: xr.Dataset | None = None) -> list[Path]:
     """Write a full run's results to `out_dir`, all of them or none.
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
-    given); netcdf: result.nc (population + demand); excel: forecast.xlsx; png: the charts
+    given); netcdf: result.nc (population + demand); with `uncertainty` (quantiles over
+    draws, forecast.uncertainty) also uncertainty.csv and uncertainty.nc; excel: forecast.xlsx; png: the charts
     (see `charts.render_charts`). `charts` maps the roles places / home_care /
     social_assistance to service ids; `comparison` holds the demand of several scenarios
     (anything `stack_scenarios` takes) and draws one line per scenario. `areas`, the
@@ -244,8 +286,12 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
             writers["demand.csv"] = _write_csv(demand_frame(demand_ds))
         if stacked is not None:
             writers["comparison.csv"] = _write_csv(demand_frame(stacked))
+        if uncertainty is not None:
+            writers["uncertainty.csv"] = _write_csv(uncertainty_frame(uncertainty))
     if "netcdf" in formats:
         writers["result.nc"] = _write_netcdf(merged_result(population_ds, demand_ds))
+        if uncertainty is not None:
+            writers["uncertainty.nc"] = _write_netcdf(netcdf_safe(uncertainty))
     if "excel" in formats:
         from . import excel
         writers["forecast.xlsx"] = (

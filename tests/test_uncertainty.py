@@ -1,0 +1,204 @@
+"""Uncertainty through population, demand and cost (issue 9 items 3-6): draws reduced to
+quantiles per region chunk, the probability of shortfall, outputs, the CLI and Dask."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from forecast import api
+from forecast.inputs.population import load_population
+from forecast.inputs.uncertainty import UncertaintySettings, load_uncertainty
+from forecast.population.stochastic import COMPONENTS, Components
+from forecast.scenario import load_scenario
+from forecast.uncertainty import REPORT_BANDS, cell_edges, run_draws
+
+from conftest import ROOT
+
+LDIP = ROOT / "scenarios" / "baerum-ldip.toml"
+NORWAY_SERVICES = ROOT / "scenarios" / "norway-tjenester.toml"
+FEW = ["Oslo", "Bærum", "Rindal", "Ålesund", "Utsira", "Tromsø"]
+
+
+@pytest.fixture(scope="module")
+def ldip():
+    return load_scenario(LDIP)
+
+
+@pytest.fixture(scope="module")
+def ldip_1000(ldip):
+    return api.run(ldip, n_draws=400, seed=3)
+
+
+def settings(draws=60, seed=5, components=None, vary=COMPONENTS):
+    comps = components if components is not None else load_uncertainty(
+        load_scenario(LDIP), draws=1).components
+    return UncertaintySettings(draws=draws, seed=seed, vary=tuple(vary), components=comps,
+                               components_file="", calibrated=True)
+
+
+def test_cells_split_at_every_band_and_service_group(ldip):
+    result = api.run(ldip)
+    edges = list(cell_edges(result.config))
+    for lo, hi in REPORT_BANDS.values():
+        assert lo in edges and hi + 1 in edges
+    assert 18 in edges and 67 in edges and 106 in edges   # 18-66 of social assistance
+
+
+def test_zero_variance_every_quantile_is_the_deterministic_run(ldip):
+    """With every variance 0 each draw is the centre: need, gap and cost quantiles equal
+    the deterministic demand, and the probability of shortfall is 0 or 1 exactly where the
+    deterministic need exceeds capacity."""
+    det = api.run(ldip)
+    comps = load_uncertainty(ldip, draws=1).components.zero()
+    inputs, a = load_population(ldip)
+    u = run_draws(inputs, a, settings(20, components=comps), det.config, det.costs
+                  ).isel(region=0)
+    for var in ("need", "cost"):
+        want = det.demand[var].transpose("service", "year").to_numpy()
+        for q in u["quantile"].values:
+            got = u[var].sel(quantile=q).to_numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-9)
+    gap = (det.demand["need"] - det.demand["capacity"]).sel(service="heldogn").to_numpy()
+    np.testing.assert_allclose(u["gap"].sel(service="heldogn", quantile=0.5), gap, rtol=1e-9,
+                               atol=1e-6)
+    p = u["p_shortfall"].sel(service="heldogn").to_numpy()
+    np.testing.assert_array_equal(p, (gap > 0).astype(float))
+    assert np.isnan(u["p_shortfall"].sel(service="sosialhjelp")).all()  # no capacity
+    total = det.population["pop"].sum(["sex", "age"]).to_numpy()
+    np.testing.assert_allclose(u["pop_band"].sel(band="total", quantile=0.1), total, rtol=1e-12)
+
+
+def test_bands_add_up_and_quantiles_are_ordered(ldip_1000):
+    u = ldip_1000.uncertainty
+    med = u["pop_band"].sel(quantile=0.5)
+    # the median of a sum is not the sum of medians, but 67+ = 67-79 + 80-89 + 90+ per draw,
+    # so at the zero-spread base year the bands add up exactly
+    base = med.sel(year=2018)
+    assert float(base.sel(band="67+")) == pytest.approx(
+        float(base.sel(band=["67-79", "80-89", "90+"]).sum()))
+    for var in ("pop_band", "need", "cost"):
+        d = u[var].diff("quantile")
+        assert bool((d.fillna(0) >= -1e-9).all()), var
+    width = (u["need"].sel(quantile=0.9) - u["need"].sel(quantile=0.1)).sel(service="heldogn")
+    assert float(width.sel(year=2038)) > float(width.sel(year=2025)) > 0
+
+
+def test_probability_of_shortfall_and_first_years(ldip_1000):
+    u = ldip_1000.uncertainty
+    p = u["p_shortfall"].sel(service="heldogn").to_numpy()
+    years = u["year"].to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    # the first year passing 50 % (80 %) is the first year whose probability is above it
+    for level, var in ((0.5, "first_year_p50"), (0.8, "first_year_p80")):
+        above = years[p > level]
+        got = float(u[var].sel(service="heldogn"))
+        assert (got == above[0]) if len(above) else np.isnan(got)
+    # P(shortfall) agrees with the gap's quantiles: where the 10 % quantile of the gap is
+    # positive at least 90 % of the draws fall short
+    q10 = u["gap"].sel(service="heldogn", quantile=0.1).to_numpy()
+    assert (p[q10 > 0] >= 0.9 - 1e-12).all()
+    q90 = u["gap"].sel(service="heldogn", quantile=0.9).to_numpy()
+    assert (p[q90 < 0] <= 0.1 + 1e-12).all()
+
+
+def test_same_seed_same_numbers_any_chunks(ldip):
+    sc = load_scenario(NORWAY_SERVICES)
+    det = api.run(sc, regions=FEW)
+    inputs, a = load_population(sc, FEW)
+    s = settings(30, seed=9)
+    whole = run_draws(inputs, a, s, det.config, det.costs)
+    one_each = run_draws(inputs, a, s, det.config, det.costs, chunk_bytes=1)
+    xr.testing.assert_identical(whole, one_each)
+    other = run_draws(inputs, a, replace(s, seed=10), det.config, det.costs)
+    assert not np.array_equal(whole["need"].values, other["need"].values)
+    # a region's numbers do not depend on the regions run with it
+    inputs2, _ = load_population(sc, ["Rindal"])
+    alone = run_draws(inputs2, a, s, det.config, det.costs)
+    np.testing.assert_array_equal(alone["need"].sel(region="5061").values,
+                                  whole["need"].sel(region="5061").values)
+
+
+def test_total_over_regions_is_the_quantile_of_each_draws_sum():
+    sc = load_scenario(NORWAY_SERVICES)
+    det = api.run(sc, regions=FEW)
+    inputs, a = load_population(sc, FEW)
+    comps = load_uncertainty(sc, draws=1).components
+    zero = run_draws(inputs, a, settings(10, components=comps.zero()), det.config, det.costs)
+    want = det.population["pop"].sum(["region", "sex", "age"]).to_numpy()
+    np.testing.assert_allclose(zero["total_pop_band"].sel(band="total", quantile=0.5), want,
+                               rtol=1e-12)
+    u = run_draws(inputs, a, settings(200, components=comps), det.config, det.costs)
+    # the spread of a sum is below the sum of the spreads (local shocks partly cancel)
+    t = u["total_need"].sel(service="heldogn", year=2038)
+    width_sum = float(t.sel(quantile=0.9) - t.sel(quantile=0.1))
+    each = u["need"].sel(service="heldogn", year=2038)
+    width_each = float((each.sel(quantile=0.9) - each.sel(quantile=0.1)).sum())
+    assert 0 < width_sum < width_each
+
+
+def test_scenario_keys_and_errors(tmp_path):
+    sc = load_scenario(LDIP)
+    assert load_uncertainty(sc) is None              # draws = 0 by default
+    s = load_uncertainty(sc, draws=7, seed=2)
+    assert (s.draws, s.seed, s.vary) == (7, 2, COMPONENTS)
+    text = LDIP.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('extends = "baerum-mmmm.toml"',
+                                f'extends = "{(ROOT / "scenarios" / "baerum-mmmm.toml").as_posix()}"')
+                   + '\n[uncertainty]\ndraws = 10\nvary = ["fertilty"]\n', encoding="utf-8")
+    from forecast.errors import ForecastError
+    with pytest.raises(ForecastError, match="uncertainty.vary"):
+        load_uncertainty(load_scenario(bad))
+
+
+def test_cli_run_with_draws_writes_quantiles(tmp_path):
+    out = tmp_path / "res"
+    proc = subprocess.run([sys.executable, "-m", "forecast", "run", str(LDIP), "--draws", "50",
+                           "--seed", "4", "--out", str(out), "--formats", "csv,netcdf"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "P(need > capacity)" in proc.stdout and "first passes 50 %" in proc.stdout
+    table = pd.read_csv(out / "uncertainty.csv")
+    assert {"variable", "item", "year", "quantile", "value"} <= set(table.columns)
+    nc = xr.open_dataset(out / "uncertainty.nc")
+    row = table[(table.variable == "need") & (table.item == "heldogn") & (table.year == 2030)
+                & (table["quantile"] == 0.9)]
+    assert float(row["value"].iloc[0]) == pytest.approx(
+        float(nc["need"].sel(service="heldogn", year=2030, quantile=0.9)))
+    p = table[(table.variable == "p_shortfall") & (table.item == "heldogn")]
+    assert p["quantile"].isna().all() and len(p) == 21
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "uncertainty.csv" in json.dumps(manifest)
+    nc.close()
+
+
+def test_dask_local_cluster_gives_the_same_numbers():
+    distributed = pytest.importorskip("distributed")
+    sc = load_scenario(NORWAY_SERVICES)
+    det = api.run(sc, regions=FEW)
+    inputs, a = load_population(sc, FEW)
+    s = settings(20, seed=11)
+    local = run_draws(inputs, a, s, det.config, det.costs, chunk_bytes=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = run_draws(inputs, a, s, det.config, det.costs, chunk_bytes=1,
+                           scheduler=cluster.scheduler_address)
+    xr.testing.assert_identical(local, remote)
+
+
+def test_no_dask_distributed_import_without_the_flag():
+    # (xarray itself imports dask's core to recognise dask arrays when dask is installed;
+    # a default install has no dask: it is the optional extra "dask")
+    code = ("import sys; from forecast import api; "
+            f"api.run(r'{LDIP}', n_draws=5, seed=1); "
+            "print(any(m == 'distributed' or m.startswith('distributed.') "
+            "or m == 'dask.distributed' for m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
