@@ -53,6 +53,20 @@ def pooled(rows: pd.DataFrame, horizons=range(5, 11)) -> pd.DataFrame:
                         ).reset_index()
 
 
+def by_horizon(rows: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the 50 % / 80 % intervals per horizon and measure, over the bases that
+    reach the horizon (column: bases)."""
+    g = rows.groupby(["horizon", "measure"], sort=False)
+    table = pd.DataFrame({"bases": g.size(), "cover50": g["cover50"].mean(),
+                          "cover80": g["cover80"].mean()}).reset_index()
+    wide = table.pivot(index="horizon", columns="measure", values=["cover50", "cover80"])
+    wide.columns = [f"{m} {c[5:]} %" for c, m in wide.columns]
+    order = [f"{m} {lvl} %" for m in rows["measure"].unique() for lvl in ("50", "80")]
+    wide = wide[order]
+    wide.insert(0, "bases", table.groupby("horizon")["bases"].first())
+    return wide.reset_index()
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--draws", type=int, default=500)
@@ -62,11 +76,27 @@ def main(argv=None) -> None:
                    help="override the local migration AR(1) phi in the grid (e.g. 0.9)")
     p.add_argument("--bases", default="2008,2009,2010,2011,2012,2013")
     p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--calibrated-only", action="store_true",
+                   help="only the table by horizon of the calibrated components (the default "
+                        "of forecast's [uncertainty])")
     args = p.parse_args(argv)
     src = read_all_sources(Path(args.shared))
     bases = [int(b) for b in args.bases.split(",")]
     comps: dict = {}
     t0 = time.perf_counter()
+    if args.calibrated_only:
+        from forecast.population.stochastic import (CALIBRATED_LOCAL_PHI,
+                                                    CALIBRATED_LOCAL_SCALE)
+        rows = run_bases(src, bases, 2018, args.draws, args.seed,
+                         Scale(local=CALIBRATED_LOCAL_SCALE, local_phi=CALIBRATED_LOCAL_PHI),
+                         components=comps)
+        print(f"\n## Calibrated components ({args.draws} draws, {rows['n'].iloc[0]} "
+              f"municipalities, bases {args.bases}): coverage by horizon, pooled over bases\n")
+        print(markdown(by_horizon(rows)))
+        print("\n## Pooled over horizons 5-10\n")
+        print(markdown(pooled(rows)))
+        print(f"\nruntime {time.perf_counter() - t0:.0f} s")
+        return
     raw = run_bases(src, bases, 2018, args.draws, args.seed, Scale(), components=comps)
     t_raw = time.perf_counter() - t0
     for b in bases:

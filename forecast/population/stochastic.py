@@ -45,7 +45,12 @@ from .model import (BANDS, PopulationAssumptions, PopulationInputs, band_edges, 
 from .national import _log, asfr_array, death_weights, drift, lee_carter, mx_array
 from .rates import SEXES, scale_to_e0, survival_ratios
 
-COMPONENTS = ("fertility", "mortality", "migration")
+COMPONENTS = ("fertility", "mortality", "migration", "old_age")
+# the care bands whose local deviations the old_age component draws, and how long a yearly
+# deviation stays in the band's stock (rho = 1 - 1/L, L about the years a cohort spends in
+# the band: 13 for 67-79, 10 for 80-89, 4 for 90+, the remaining life at 90)
+OLD_BANDS = {"67-79": (67, 79), "80-89": (80, 89), "90+": (90, 105)}
+OLD_RHO = np.array([1 - 1 / 13, 1 - 1 / 10, 1 - 1 / 4])
 QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 TFR_FIRST_YEAR = 1967           # HFD's first year
 MORTALITY_FIT_YEARS = 30        # as national.DEFAULT_FIT_YEARS["lee_carter"]
@@ -149,6 +154,44 @@ def estimate_migration(rates: np.ndarray, population: np.ndarray, exclude=None,
             "mig_national_share": float(nat_sigma ** 2 / (nat_sigma ** 2 + np.mean(sd ** 2)))}
 
 
+def old_band_rates(counts: np.ndarray, surv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, R, 3) residual rate (net of national survival: local deaths and moves) of each
+    care band per transition, by the age reached, over the band's persons at the start;
+    and (R, 3) the band populations at the last stock."""
+    n = counts.shape[0] - 1
+    rates = np.empty((n, counts.shape[1], len(OLD_BANDS)))
+    for t in range(n):
+        net, _ = residual_net_migration(counts[t], counts[t + 1], surv)
+        for j, (lo, hi) in enumerate(OLD_BANDS.values()):
+            start = counts[t + 1][..., lo:hi + 1].sum(axis=(-2, -1)) - net[..., lo:hi + 1].sum(
+                axis=(-2, -1))
+            rates[t, :, j] = net[..., lo:hi + 1].sum(axis=(-2, -1)) / np.maximum(start, 1.0)
+    pop = np.stack([counts[-1][..., lo:hi + 1].sum(axis=(-2, -1))
+                    for lo, hi in OLD_BANDS.values()], axis=-1)
+    return rates, pop
+
+
+def estimate_old_age(counts: np.ndarray, surv: np.ndarray, exclude=None, min_years: int = 4
+                     ) -> dict:
+    """sd = a / sqrt(P_band) + b of each region's yearly deviation (from its own mean and
+    the year's mean over regions) of the care bands' residual rates, by least squares over
+    the municipalities; a, b (3,)."""
+    rates, pop = old_band_rates(counts, surv)
+    use = np.ones(rates.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
+    use &= np.isfinite(rates).all(axis=2).sum(axis=0) >= min_years
+    a, b = np.zeros(len(OLD_BANDS)), np.zeros(len(OLD_BANDS))
+    for j in range(len(OLD_BANDS)):
+        ok = use & (pop[:, j] > 0)
+        e = rates[:, ok, j] - np.nanmean(rates[:, ok, j], axis=0)
+        local = e - np.nanmean(e, axis=1, keepdims=True)
+        sd = np.nanstd(local, axis=0, ddof=1)
+        z = np.column_stack([1.0 / np.sqrt(pop[ok, j]), np.ones(ok.sum())])
+        a[j], b[j] = np.linalg.lstsq(z, sd, rcond=None)[0]
+        if b[j] < 0:
+            a[j], b[j] = float(sd @ z[:, 0] / (z[:, 0] @ z[:, 0])), 0.0
+    return {"old_a": a, "old_b": b}
+
+
 def _pooled_phi(x: np.ndarray) -> float:
     """AR(1) coefficient through the origin pooled over the columns of (n, R), in [0, 0.99]."""
     prod = x[1:] * x[:-1]
@@ -178,7 +221,14 @@ class Components:
     mig_local_phi: float = 0.0
     mig_local_a: float = 0.0            # sigma_r = a / sqrt(P_r) + b (stationary sd)
     mig_local_b: float = 0.0
+    old_a: np.ndarray = field(default_factory=lambda: np.zeros(len(OLD_BANDS)))
+    old_b: np.ndarray = field(default_factory=lambda: np.zeros(len(OLD_BANDS)))
     info: dict = field(default_factory=dict)
+
+    def old_sigma(self, band_population) -> np.ndarray:
+        """(R, 3) sd of the yearly local deviation of each care band's residual rate."""
+        p = np.maximum(np.asarray(band_population, dtype=float), 1.0)
+        return self.old_a[None, :] / np.sqrt(p) + self.old_b[None, :]
 
     def local_sigma(self, population) -> np.ndarray:
         p = np.maximum(np.asarray(population, dtype=float), 1.0)
@@ -187,7 +237,8 @@ class Components:
     def zero(self) -> "Components":
         """The same components with every variance zero."""
         return replace(self, tfr_sigma=0.0, k_cov=np.zeros((2, 2)), mig_nat_sigma=0.0,
-                       mig_local_a=0.0, mig_local_b=0.0)
+                       mig_local_a=0.0, mig_local_b=0.0, old_a=np.zeros(len(OLD_BANDS)),
+                       old_b=np.zeros(len(OLD_BANDS)))
 
     def describe(self) -> str:
         sd = np.sqrt(np.diag(self.k_cov))
@@ -209,6 +260,9 @@ class Components:
             f"per 1,000 at 2,000 people, {self.local_sigma(100000) * 1000:.1f} at 100,000); "
             f"national share of the variance {i.get('mig_national_share', float('nan')):.2f} "
             f"({i.get('mig_years', '?')} years, {i.get('mig_regions', '?')} municipalities)",
+            "  old age: local yearly deviation of the residual rate (deaths and moves) of "
+            + ", ".join(f"{b} sd {a:.2f} / sqrt(P) + {c * 1000:.1f} per 1,000 (rho {r:.2f})"
+                        for b, a, c, r in zip(OLD_BANDS, self.old_a, self.old_b, OLD_RHO)),
         ]
         return "\n".join(lines)
 
@@ -228,6 +282,8 @@ def components_table(c: Components) -> pd.DataFrame:
             rows.append((f"k_cov_{sex2}", sex, "", float(c.k_cov[s, s2])))
     for s, sex in enumerate(SEXES):
         rows += [("b", sex, str(age), float(c.b[s, age])) for age in range(N_AGE)]
+    for j, band in enumerate(OLD_BANDS):
+        rows += [("old_a", "", band, float(c.old_a[j])), ("old_b", "", band, float(c.old_b[j]))]
     for key, value in c.info.items():   # fit years and sizes, for describe()
         parts = value if isinstance(value, tuple) else (value,)
         if all(isinstance(v, (int, float, np.integer, np.floating)) for v in parts):
@@ -249,8 +305,10 @@ def components_from_table(df: pd.DataFrame) -> Components:
         if p.startswith("info_"):
             info.setdefault(p[5:], []).append(int(v) if float(v).is_integer() else float(v))
     info = {k: (tuple(v) if len(v) > 1 else v[0]) for k, v in info.items()}
+    old = {name: np.array([keyed[(name, "", band)] for band in OLD_BANDS])
+           for name in ("old_a", "old_b")}
     return Components(base_year=int(scalar["base_year"]), b=b, k_drift=drift_, k_cov=cov,
-                      info=info, **{name: scalar[name] for name in SCALARS})
+                      info=info, **old, **{name: scalar[name] for name in SCALARS})
 
 
 # Chosen against what happened (forecast.backtest_intervals, scripts/interval_calibration.py,
@@ -304,6 +362,7 @@ def estimate_components(base_year: int, national: dict, counts: np.ndarray | Non
         est = estimate_migration(rates, counts[-1].sum(axis=(-2, -1)), exclude, min_years)
         info.update({k: est.pop(k) for k in ("mig_years", "mig_regions", "mig_national_share")})
         mig = est
+        mig.update(estimate_old_age(np.asarray(counts, dtype=float), surv, exclude, min_years))
     return Components(base_year=base_year, **fert, **mort, **mig, info=info)
 
 
@@ -391,6 +450,37 @@ def local_deviations(components: Components, n_draws: int, keys, n_year: int, se
         e = np.random.default_rng([int(seed), 1, int(key)]).standard_normal((n_draws, n_year))
         out[:, i] = _ar1_paths(e, c.mig_local_phi, 1.0, stationary=True) * sig[i]
     return out
+
+
+def old_age_factors(components: Components, n_draws: int, keys, n_year: int, seed,
+                    band_population, vary=COMPONENTS) -> np.ndarray:
+    """(D, R, T+1, 3) factors on the care bands' persons in each stock year (1 at the base):
+    1 + x_t, x_t = rho x_{t-1} + sigma_rb e_t the accumulated local deviation of the band's
+    residual rate, from np.random.default_rng([seed, 2, key]) per region key;
+    band_population (R, 3) at the base. Floored at 0.05."""
+    keys = list(keys)
+    out = np.ones((n_draws, len(keys), n_year + 1, len(OLD_BANDS)))
+    if "old_age" not in _check(vary) or not (np.any(components.old_a) or np.any(components.old_b)):
+        return out
+    sig = components.old_sigma(band_population)                   # (R, 3)
+    for i, key in enumerate(keys):
+        e = np.random.default_rng([int(seed), 2, int(key)]).standard_normal(
+            (n_draws, len(OLD_BANDS), n_year))
+        x = np.zeros((n_draws, len(OLD_BANDS)))
+        for t in range(n_year):
+            x = OLD_RHO[None, :] * x + sig[i][None, :] * e[:, :, t]
+            out[:, i, t + 1] = np.maximum(1.0 + x, 0.05)
+    return out
+
+
+def apply_old_age(group: np.ndarray, factors: np.ndarray, edges: np.ndarray) -> None:
+    """Multiply the cells of group (D, R, T+1, 2, G) that lie in a care band by its factor
+    (D, R, T+1, 3), in place; the edges must split at every care band's bounds."""
+    lows = np.asarray(edges)[:-1]
+    for j, (lo, hi) in enumerate(OLD_BANDS.values()):
+        cells = np.flatnonzero((lows >= lo) & (lows <= hi))
+        if len(cells):
+            group[..., cells] *= factors[:, :, :, j, None, None]
 
 
 def migration_levels(delta: np.ndarray, gross_rate=None) -> tuple[np.ndarray, np.ndarray]:
@@ -551,6 +641,7 @@ class DrawPlan:
     national: np.ndarray        # (D, T) national net-migration deviation
     population: np.ndarray      # (R,) persons at the base
     gross: np.ndarray           # (R,) gross migration rate
+    old_population: np.ndarray  # (R, 3) persons in the care bands at the base
 
     def bytes_per_region(self) -> int:
         return self.n_draws * (self.n_year + 1) * 2 * (len(self.edges) - 1) * 8
@@ -576,7 +667,9 @@ def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: C
                     fem_share=np.full((1, len(years)), 1.0 / (1.0 + inputs.sex_ratio)),
                     mig=mig, national=f["national"],
                     population=inputs.base_pop.sum(axis=(-2, -1)),
-                    gross=gross_rates(inputs, mig))
+                    gross=gross_rates(inputs, mig),
+                    old_population=np.stack([inputs.base_pop[..., lo:hi + 1].sum(axis=(-2, -1))
+                                             for lo, hi in OLD_BANDS.values()], axis=-1))
 
 
 def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
@@ -603,6 +696,9 @@ def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
                    reg(mig["outrate"]), out_level, zeros, zeros, False, plan.edges,
                    empty(5), empty(4), empty(5), empty(5), empty(5), empty(5), empty(5),
                    group, empty(4))
+    factors = old_age_factors(plan.components, plan.n_draws, keys, plan.n_year, plan.seed,
+                              plan.old_population[lo:hi], plan.vary)
+    apply_old_age(group, factors, plan.edges)
     return group
 
 
