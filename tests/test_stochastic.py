@@ -162,3 +162,51 @@ def test_calibrated_local_migration():
     for p in (400.0, 10_000.0):
         assert c.local_sigma(p) == pytest.approx(CALIBRATED_LOCAL_SCALE * raw.local_sigma(p))
     assert c.info["raw_mig_local_phi"] == 0.0
+
+
+def test_old_age_factors_by_hand():
+    """x_t = rho x_(t-1) + sigma e_t from the region's own stream; factor 1 + x_t; 1 at the
+    base; sigma = a / sqrt(P) + b per band."""
+    from forecast.population.stochastic import OLD_RHO, apply_old_age, old_age_factors
+    c = Components(base_year=2018, old_a=np.array([0.2, 0.3, 0.5]),
+                   old_b=np.array([0.001, 0.0, 0.0]))
+    pop = np.array([[400.0, 100.0, 25.0]])
+    f = old_age_factors(c, 3, [12345], 4, seed=8, band_population=pop)
+    sig = np.array([0.2 / 20 + 0.001, 0.3 / 10, 0.5 / 5])
+    e = np.random.default_rng([8, 2, 12345]).standard_normal((3, 3, 4))
+    x = np.zeros((3, 3))
+    assert (f[:, 0, 0] == 1).all()
+    for t in range(4):
+        x = OLD_RHO * x + sig * e[:, :, t]
+        np.testing.assert_allclose(f[:, 0, t + 1], 1 + x, rtol=1e-14)
+    # only the cells inside a care band are scaled
+    edges = np.array([0, 67, 80, 90, 106])
+    group = np.ones((3, 1, 5, 2, 4))
+    apply_old_age(group, f, edges)
+    assert (group[..., 0] == 1).all()
+    np.testing.assert_array_equal(group[..., 3], np.repeat(f[..., 2][..., None], 2, axis=-1))
+    assert (old_age_factors(c, 3, [1], 4, 8, pop, vary=("migration",)) == 1).all()
+
+
+def test_old_age_sd_falls_with_band_size():
+    from forecast.population.stochastic import estimate_old_age
+    rng = np.random.default_rng(1)
+    # 40 regions, 9 stocks: p/10 persons reach 80 each year, 10 % of every age 80..88 die
+    # (binomial), national survival 0.9: the residual rate of 80-89 is pure death noise
+    n_reg, n = 40, 9
+    sizes = np.linspace(50, 5000, n_reg)
+    counts = np.zeros((n, n_reg, 2, 106))
+    counts[:, :, :, 30] = 1000.0
+    for r, p in enumerate(sizes):
+        counts[:, r, 0, 79:90] = (p / 10) * 0.9 ** np.clip(np.arange(79, 90) - 80, 0, None)
+    surv = np.ones((2, 107))
+    surv[:, 81:91] = 0.9            # national survival into ages 81..90 (1 into 80)
+    for t in range(1, n):
+        for r in range(n_reg):
+            start = np.round(counts[t - 1, r, 0, 80:89])
+            counts[t, r, 0, 81:90] = start - rng.binomial(start.astype(int), 0.1)
+    est = estimate_old_age(counts, surv, min_years=4)
+    # deaths at 80..88 of n_k = (p/10) 0.9^(k-80): var = 0.09 sum n_k = 0.0552 p; the band
+    # holds P = 0.651 p, so the rate's sd is sqrt(0.0552 p) / P = 0.29 / sqrt(P)
+    assert est["old_a"][1] == pytest.approx(0.29, rel=0.2)
+    assert est["old_b"][1] == pytest.approx(0.0, abs=0.003)
