@@ -554,17 +554,24 @@ def survival_draws(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray) -> np.ndarr
     """(D, 1, T, 2, 107) survival ratios of m(x) exp(b(x) k_dev) per draw, year and sex;
     mx (T, 2, 106), b (2, 106), k_dev (D, T, 2). Where k_dev is 0 the ratios are those of
     rates.survival_ratios of the centre, exactly as in the deterministic run."""
+    return survival_and_half(mx, b, k_dev)[0]
+
+
+def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """survival_draws and its square root (the half-year survival), in one pass."""
     n_draw, n_year = k_dev.shape[:2]
     out = np.empty((n_draw, 1, n_year, 2, N_SURV))
+    half = np.empty((n_draw, 1, n_year, 2, N_SURV))
     centre = np.stack([np.stack([survival_ratios(mx[t, s], sex) for s, sex in enumerate(SEXES)])
                        for t in range(n_year)])                              # (T, 2, 107)
     _survival_draws(np.ascontiguousarray(mx, dtype=float), np.ascontiguousarray(b, dtype=float),
-                    np.ascontiguousarray(k_dev, dtype=float), centre, out)
-    return out
+                    np.ascontiguousarray(k_dev, dtype=float), centre, out, half)
+    return out, half
 
 
 @njit(cache=True, parallel=True)
-def _survival_draws(mx, b, k_dev, centre, out):
+def _survival_draws(mx, b, k_dev, centre, out, half):
     """survival_many of each moved schedule (the same life table), the centre's where k is
     0; sex 0 female, 1 male (a(0) of Andreev-Kingkade)."""
     n_draw, n_year = k_dev.shape[0], k_dev.shape[1]
@@ -578,6 +585,7 @@ def _survival_draws(mx, b, k_dev, centre, out):
                 if k == 0.0:
                     for a in range(N_SURV):
                         out[d, 0, t, s, a] = centre[t, s, a]
+                        half[d, 0, t, s, a] = np.sqrt(centre[t, s, a])
                     continue
                 for a in range(N_AGE):
                     m[a] = mx[t, s, a] * np.exp(b[s, a] * k)
@@ -603,6 +611,8 @@ def _survival_draws(mx, b, k_dev, centre, out):
                 last = big_l[N_AGE - 1] / t104 if t104 > 0 else 0.0
                 out[d, 0, t, s, N_AGE - 1] = last
                 out[d, 0, t, s, N_AGE] = last
+                for a in range(N_SURV):
+                    half[d, 0, t, s, a] = np.sqrt(out[d, 0, t, s, a])
 
 
 # --- simulation --------------------------------------------------------------------------------
@@ -659,10 +669,10 @@ def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: C
     asfr, tfr = fertility_arrays(inputs, a)
     mig = migration_arrays(inputs, a)
     f = national_factors(components, n_draws, years, seed, vary, tfr_centre=tfr)
-    surv = survival_draws(centre_mx(inputs, a), components.b, f["k_dev"])
+    surv, half = survival_and_half(centre_mx(inputs, a), components.b, f["k_dev"])
     edges = band_edges(BANDS) if edges is None else np.asarray(edges, dtype=np.int64)
     return DrawPlan(inputs=inputs, components=components, n_draws=n_draws, seed=int(seed),
-                    vary=vary, n_year=len(years), edges=edges, surv=surv, half=np.sqrt(surv),
+                    vary=vary, n_year=len(years), edges=edges, surv=surv, half=half,
                     asfr=np.array(asfr[None, None], dtype=float, order="C"), fert=f["fert"],
                     fem_share=np.full((1, len(years)), 1.0 / (1.0 + inputs.sex_ratio)),
                     mig=mig, national=f["national"],
