@@ -26,6 +26,19 @@ median draw follows the centre):
               delta_rt = n_t + l_rt becomes in_level = 1 + delta/g_r and out_level =
               1 - delta/g_r, g_r the gross migration rate of the region's schedule (in- plus
               out-migrants per resident), so the net changes by delta x population.
+  old_age     each municipality's yearly residual rate of the care bands 67-79, 80-89 and
+              90+ (residual_net_migration with national survival: local deaths and moves,
+              by the age reached, over the band's persons) minus its own mean and the year's
+              mean over municipalities; sd_rb = a_b / sqrt(P_rb) + b_b by least squares. A
+              draw's band persons are multiplied by 1 + x_t, x_t = rho_b x_{t-1} + sd e_t,
+              rho_b = 1 - 1/L_b with L_b the years a deviation stays in the band's stock
+              (13, 10, 4): random deaths and the municipality's own old-age mortality and
+              moves, which the total's migration level does not reach.
+
+Random numbers: the national shocks from np.random.default_rng([seed, 0]); each region's
+local migration from [seed, 1, key] and its old-age deviations from [seed, 2, key], key a
+hash of the region code (region_key), so a region's draws do not depend on the others run
+with it, the chunks or the workers.
 """
 
 from __future__ import annotations
