@@ -292,3 +292,24 @@ def test_ldip_2018_costs_within_the_published_sector_totals(ldip_run):
     assert psych == pytest.approx((104_280_524 + 80_626_758) / 1e6 + 35_307 * 791 / 1e6,
                                   rel=1e-5)
     assert psych <= 1348.0
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("entry_age = 22\n", "", "services.bolig_utviklingshemming.cohort.entry_age"),
+    ("exits_per_year = 3\n", "exits_per_year = -3\n",
+     "services.bolig_utviklingshemming.cohort.exits_per_year"),
+])
+def test_malformed_cohort_via_cli(project_copy, old, new, key):
+    from typer.testing import CliRunner
+    from forecast.cli import app
+
+    path = project_copy / "scenarios" / "baerum-ldip.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    out = project_copy / "out"
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "baerum-ldip.toml" in line and key in line, line
+    assert not out.exists() or not any(out.iterdir())
