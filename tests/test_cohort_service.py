@@ -287,6 +287,8 @@ def test_ldip_2018_costs_within_the_published_sector_totals(ldip_run):
     # Pleie og omsorg: gross 2 430,0 (Tabell 1, line 796), 25 % intellectual disabilities
     assert float(cost.sel(service="bolig_utviklingshemming")) == pytest.approx(316 * 1.4)
     assert float(cost.sel(service="bolig_utviklingshemming")) <= 0.25 * 2430.0
+    care = ["heldogn", "hjemmetjenester", "bolig_utviklingshemming"]
+    assert float(cost.sel(service=care).sum()) < 2430.0
     # Helse og sosial: gross 1 348,0 (Tabell 1 of ch. 4, line 1756)
     psych = float(cost.sel(service=["psykisk_helse_bolig", "psykisk_helse_ambulant"]).sum())
     assert psych == pytest.approx((104_280_524 + 80_626_758) / 1e6 + 35_307 * 791 / 1e6,
