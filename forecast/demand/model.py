@@ -21,8 +21,9 @@ then `service` (the ids, in the scenario's order), `group` (every age-group labe
                                           beyond its base coverage (negative: users added);
                                           NaN where none
   need_by_group(*lead, service, group, year)        users per age group before substitution;
-                                                    NaN for groups a service does not use and
-                                                    for the kinds "trend" and "capacity"
+                                                    NaN for groups a service does not use,
+                                                    for the kinds "trend" and "capacity" and
+                                                    for cohort services (cohort.py)
   population_by_group(*lead, service, group, year)  persons per age group
   first_shortfall_year(*lead, service)    first year with need > capacity; NaN if none
 Every variable has attrs["units"]. attrs: base_year, end_year (provenance is the caller's).
@@ -46,6 +47,7 @@ import xarray as xr
 from ..errors import DataError, ScenarioError
 from ..paths import evaluate
 from .capacity import capacity_series, first_shortfall_year, served, substitution_users
+from .cohort import cohort_users
 from .coverage import coverage_users
 from .services import DemandConfig, Service
 
@@ -73,7 +75,8 @@ def _group_labels(config: DemandConfig) -> list[str]:
 def _check_many_regions(config: DemandConfig, n_regions: int) -> None:
     """Counts of one municipality (users, trend history, places) cannot serve many."""
     for sid, s in config.services.items():
-        key, kind = f"services.{sid}", s.coverage.kind
+        key = f"services.{sid}"
+        kind = "cohort" if s.cohort is not None else s.coverage.kind
         if s.capacity is not None:
             raise ScenarioError(f"a capacity table holds one municipality's places; a run of "
                                 f"{n_regions} regions cannot use it (leave it out, or run one "
@@ -82,6 +85,15 @@ def _check_many_regions(config: DemandConfig, n_regions: int) -> None:
             raise ScenarioError(f"coverage kind 'trend' extrapolates one municipality's history "
                                 f"of users; it needs a single-region run, not {n_regions} "
                                 f"regions", file=config.file, key=f"{key}.coverage.kind")
+        if kind == "cohort" and s.cohort.counted_entries:
+            raise ScenarioError(f"counted entries are one municipality's; a run of {n_regions} "
+                                f"regions needs entry_age with entry_rate", file=config.file,
+                                key=f"{key}.cohort.entry_rate")
+        if kind == "cohort" and sid not in config.users_by_region:
+            raise ScenarioError(f"a cohort service in a run of {n_regions} regions needs "
+                                f"base-year users per region (the per-region users table); "
+                                f"cohort.base is one municipality's", file=config.file,
+                                key=f"{key}.cohort.base")
         if kind in ("base", "target") and sid not in config.users_by_region:
             raise ScenarioError(f"coverage kind {kind!r} in a run of {n_regions} regions needs "
                                 f"base-year users per region (the per-region users table); the "
@@ -118,6 +130,13 @@ def _where(population: xr.DataArray, lead: list[str], lead_shape: tuple):
 
 def _base_users(s: Service, config: DemandConfig, region_rows) -> np.ndarray | None:
     """Base-year users (L, groups) from the per-region table; None: the scenario's."""
+    if s.cohort is not None:   # (L,): a cohort's users are not split by group
+        if region_rows is not None and s.id in config.users_by_region:
+            return config.users_by_region[s.id][region_rows].sum(axis=1)
+        if s.cohort.base is None:
+            raise ScenarioError("missing base-year users", file=config.file,
+                                key=f"services.{s.id}.cohort.base")
+        return None
     cov = s.coverage
     if cov.kind not in ("base", "target"):
         return None
@@ -220,9 +239,14 @@ def _service(s: Service, config: DemandConfig, arr, ages, years, group_labels, r
         file, users_key, error = config.file, None, ScenarioError
     else:   # too many users is a mistake of the users table
         file, users_key, error = config.users_file, "users", DataError
-    by_group, need = coverage_users(
-        s.coverage, gp, years, cap if s.capacity is not None else None, users, file=file,
-        key=f"{key}.coverage", users_key=users_key, error=error, where=where)
+    if s.cohort is not None:
+        base = np.full(n_lead, s.cohort.base) if users is None else users
+        by_group, need = None, cohort_users(s.cohort, base, arr, ages, years, file=config.file,
+                                            key=f"{key}.cohort", where=where)
+    else:
+        by_group, need = coverage_users(
+            s.coverage, gp, years, cap if s.capacity is not None else None, users, file=file,
+            key=f"{key}.coverage", users_key=users_key, error=error, where=where)
     sub = nan.copy()
     if s.substitution is not None:
         src = rows[s.substitution.from_service]

@@ -9,6 +9,8 @@ Services are data: none is named in the code. One `[services.<id>]` table per se
               105+) or "a"; one string or a list; no overlaps. KOSTRA's care groups are
               ["0-66", "67-79", "80-89", "90+"]; 24-hour care per resident 80+ is "80+".
   coverage    table, required: kind = base | target | path | trend | capacity (coverage.py)
+  cohort      table, instead of coverage: users followed as a cohort, with entries (by year,
+              or at an age by birth year) and exits (cohort.py)
   intensity   table, optional: how much of the service a user gets
                 hours_per_user_week | hours_per_user_year   dated value → hours(service, year)
                 months_per_user   dated value: months with the service per user a year
@@ -37,10 +39,11 @@ from ..errors import ScenarioError
 from ..paths import check_path
 from ..checks import check_keys
 from .capacity import Capacity, Substitution, parse_capacity, parse_substitution
+from .cohort import Cohort, parse_cohort
 from .coverage import Coverage, parse_coverage
 
-SERVICE_KEYS = ("label", "unit", "groups", "users", "coverage", "intensity", "capacity",
-                "substitution", "cost", "source")
+SERVICE_KEYS = ("label", "unit", "groups", "users", "coverage", "cohort", "intensity",
+                "capacity", "substitution", "cost", "source")
 INTENSITY_KEYS = {"hours_per_user_week": 168.0, "hours_per_user_year": 8784.0,
                   "months_per_user": 12.0}   # key -> upper bound
 REQUIRED_KEYS = ("label", "unit", "groups", "coverage")
@@ -62,7 +65,7 @@ class Service:
     label: str
     unit: str
     groups: tuple[AgeGroup, ...]
-    coverage: Coverage
+    coverage: Coverage | None        # None for a cohort service
     hours_per_user_week: float | dict | None = None
     hours_per_user_year: float | dict | None = None
     months_per_user: float | dict | None = None
@@ -70,6 +73,7 @@ class Service:
     capacity: Capacity | None = None
     substitution: Substitution | None = None
     source: str | None = None
+    cohort: Cohort | None = None
 
 
 @dataclass
@@ -106,7 +110,9 @@ class DemandConfig:
             sec = f"services.{s.id}"
             add(sec, "label", s.label, "", s.source)
             add(sec, "groups", ", ".join(g.label for g in s.groups), "age", s.source)
-            c = s.coverage
+            if s.cohort is not None:
+                _cohort_assumptions(add, sec, s)
+            c = s.coverage or _NO_COVERAGE
             csrc = c.source or s.source
             add(sec, "coverage.kind", c.kind, "", csrc)
             add(sec, c.users_key.removeprefix(f"{sec}."), _one(c.users), s.unit,
@@ -140,6 +146,22 @@ class DemandConfig:
                 add(sec, "users_by_region", f"{len(self.regions)} regions, total "
                     f"{users.sum():g}", s.unit, self.users_file)
         return rows
+
+
+_NO_COVERAGE = Coverage(kind=None)   # a cohort service: every coverage row is left out
+
+
+def _cohort_assumptions(add, sec: str, s: Service) -> None:
+    c = s.cohort
+    src = c.source or s.source
+    add(sec, "cohort.base", c.base, s.unit, src)
+    add(sec, "cohort.entries", c.entries, f"{s.unit} a year", src)
+    add(sec, "cohort.entry_age", c.entry_age, "age", src)
+    add(sec, "cohort.entries_by_birth_year", c.entries_by_birth_year,
+        f"{s.unit} per birth year", src)
+    add(sec, "cohort.entry_rate", c.entry_rate, "share of the cohort", src)
+    add(sec, "cohort.exits_per_year", c.exits_per_year, f"{s.unit} a year", src)
+    add(sec, "cohort.exit_rate", c.exit_rate, "share a year", src)
 
 
 def _one(values):
@@ -191,24 +213,30 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int,
                             file=file, key=prefix)
     check_keys(table, SERVICE_KEYS, file, prefix)
     for k in REQUIRED_KEYS:
-        if k not in table:
-            raise ScenarioError("missing; a service needs " + ", ".join(REQUIRED_KEYS),
-                                file=file, key=f"{prefix}.{k}")
+        if k not in table and not (k == "coverage" and "cohort" in table):
+            raise ScenarioError("missing; a service needs " + ", ".join(REQUIRED_KEYS)
+                                + " (or cohort instead of coverage)", file=file,
+                                key=f"{prefix}.{k}")
     horizon = (base_year, end_year)
     groups = parse_groups(table["groups"], file=file, key=f"{prefix}.groups")
     capacity = None
     if "capacity" in table:
         capacity = parse_capacity(table["capacity"], file=file, key=f"{prefix}.capacity",
                                   base_year=base_year, end_year=end_year)
-    coverage = parse_coverage(table["coverage"], len(groups), file=file,
-                              key=f"{prefix}.coverage", base_year=base_year, end_year=end_year,
-                              has_capacity=capacity is not None, users=table.get("users"),
-                              users_key=f"{prefix}.users" if "users" in table else None,
-                              users_required=not region_users)
+    coverage = cohort = None
+    if "cohort" in table:
+        cohort = _parse_cohort_service(table, file, prefix, base_year, end_year, region_users)
+    else:
+        coverage = parse_coverage(table["coverage"], len(groups), file=file,
+                                  key=f"{prefix}.coverage", base_year=base_year,
+                                  end_year=end_year, has_capacity=capacity is not None,
+                                  users=table.get("users"),
+                                  users_key=f"{prefix}.users" if "users" in table else None,
+                                  users_required=not region_users)
     service = Service(id=sid, label=_string(table, "label", file, prefix, True),
                       unit=_string(table, "unit", file, prefix, True), groups=groups,
                       coverage=coverage, capacity=capacity,
-                      source=_string(table, "source", file, prefix))
+                      source=_string(table, "source", file, prefix), cohort=cohort)
     if "intensity" in table:
         _parse_intensity(service, table["intensity"], file, f"{prefix}.intensity", horizon)
     if "substitution" in table:
@@ -216,6 +244,16 @@ def parse_service(sid: str, table, *, file: str, base_year: int, end_year: int,
             table["substitution"], file=file, key=f"{prefix}.substitution",
             base_year=base_year, end_year=end_year)
     return service
+
+
+def _parse_cohort_service(table, file, prefix, base_year, end_year, region_users) -> Cohort:
+    for k in ("coverage", "users"):
+        if k in table:
+            raise ScenarioError(f"a cohort service has no {k}: its users are cohort.base, "
+                                "entries and exits", file=file, key=f"{prefix}.{k}")
+    return parse_cohort(table["cohort"], file=file, key=f"{prefix}.cohort",
+                        base_year=base_year, end_year=end_year,
+                        base_required=not region_users)
 
 
 def _parse_intensity(service: Service, table, file: str, key: str, horizon) -> None:
