@@ -56,7 +56,7 @@ def make_demand(scenario: str = "Test MMMM", level: float = 1.0) -> xr.Dataset:
     investment = np.array([[0.0, 0.0, 5.0e8], [0.0, 0.0, 0.0]])
     ds = xr.Dataset(
         {"need": (("service", "year"), need), "capacity": (("service", "year"), capacity),
-         "gap": (("service", "year"), capacity - need),
+         "gap": (("service", "year"), need - capacity),    # as demand.model: need − capacity
          "coverage": (("service", "year"), coverage),
          "group_population": (("service", "year"), group),
          "hours": (("service", "year"), hours), "cost": (("service", "year"), cost),

@@ -22,13 +22,59 @@ if TYPE_CHECKING:
 
 ROLES = ("places", "home_care", "social_assistance")
 GROWTH_GROUPS = ("0-5", "6-15", "16-66", "67-79", "80-89", "90+")
-FIGSIZE = (9.0, 5.0)
-DPI = 120
+# Sized for a report page: a figure 8 in wide shown 16 cm wide keeps 10 pt text at 7.9 pt.
+FIGSIZE = (8.0, 4.5)
+DPI = 150
+STYLE = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "legend.fontsize": 10, "legend.title_fontsize": 10}
+SOURCE_FONTSIZE = 9
+SHORTFALL_COLOUR = "tab:red"
+SHORTFALL = "Underdekning (behov over kapasitet)"
 
 
-def _figure() -> "Figure":
+def styled(draw):
+    """Draw inside matplotlib.rc_context(STYLE): text sizes for a report page, rcParams of
+    the caller untouched."""
+    from functools import wraps
+
+    @wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
+def figure(rows: int = 1, height_ratios=None, height: float | None = None):
+    """(Figure, axes) with `rows` panels sharing the year axis; room at the bottom for the
+    source line."""
     from matplotlib.figure import Figure
-    return Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+
+    size = (FIGSIZE[0], height or FIGSIZE[1])
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
+    return fig, list(axes[:, 0])
+
+
+def source_text(*datasets, extra: str = "") -> str:
+    """'Kilde: forecast 0.1.0, scenario Bærum LDIP' from the first dataset that names them."""
+    attrs = {}
+    for ds in reversed([d for d in datasets if d is not None]):
+        attrs.update({k: v for k, v in ds.attrs.items() if v not in (None, "")})
+    parts = [f"forecast {attrs['forecast_version']}" if "forecast_version" in attrs
+             else "forecast"]
+    if "scenario" in attrs:
+        parts.append(f"scenario {attrs['scenario']}")
+    if extra:
+        parts.append(extra)
+    return "Kilde: " + ", ".join(parts)
+
+
+def add_source(fig, text: str) -> None:
+    fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=SOURCE_FONTSIZE,
+             color="0.3")
 
 
 def save_png(fig: "Figure", path) -> None:
@@ -44,7 +90,17 @@ def _thousands(x, _pos=None) -> str:
     return f"{x:,.0f}".replace(",", "\u00a0")
 
 
-def _year_axis(ax, years, label: str = "År") -> None:
+def count_axis(ax, ylabel: str) -> None:
+    """A count: from zero, thousands separated."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_ylabel(ylabel)
+    top = ax.dataLim.y1     # call after drawing: the highest value drawn, with some room
+    ax.set_ylim(0, 1.08 * top if np.isfinite(top) and top > 0 else None)
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+
+
+def year_axis(ax, years, label: str = "År") -> None:
     years = sorted(int(y) for y in years)
     span = years[-1] - years[0]
     step = 1 if span <= 10 else 2 if span <= 24 else 5
@@ -55,12 +111,12 @@ def _year_axis(ax, years, label: str = "År") -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _scenario_title(ds: xr.Dataset) -> str:
+def scenario_title(ds: xr.Dataset) -> str:
     name = ds.attrs.get("scenario")
     return f" \u2013 {name}" if name else ""
 
 
-def _service_text(ds: xr.Dataset, service: str) -> tuple[str, str]:
+def service_text(ds: xr.Dataset, service: str) -> tuple[str, str]:
     """(label, unit) of a service; the id and 'antall' when the Dataset has none."""
     label = str(ds["label"].sel(service=service).item()) if "label" in ds.variables else service
     unit = str(ds["unit"].sel(service=service).item()) if "unit" in ds.variables else ""
@@ -69,34 +125,53 @@ def _service_text(ds: xr.Dataset, service: str) -> tuple[str, str]:
 
 def _price_label(ds: xr.Dataset, scale: float) -> str:
     py = ds.attrs.get("price_year")
-    money = "mill. NOK" if scale == 1e6 else "NOK"
+    money = "mill. kr" if scale == 1e6 else "kr"
     return f"Kostnad ({money}, {py}-priser)" if py is not None else f"Kostnad ({money}, faste priser)"
+
+
+def shade_shortfall(ax, years, need, capacity, colour=SHORTFALL_COLOUR, label=SHORTFALL):
+    """Shade where the need line lies above the capacity steps (as drawn: need linear
+    between years, capacity constant from each year to the next). Returns whether any was."""
+    years = np.asarray(years, dtype=float)
+    need, capacity = np.asarray(need, dtype=float), np.asarray(capacity, dtype=float)
+    x = np.linspace(years[0], years[-1], 20 * (len(years) - 1) + 1)
+    need_x = np.interp(x, years, need)
+    step = np.clip(np.searchsorted(years, x, side="right") - 1, 0, len(years) - 1)
+    cap_x = capacity[step]
+    with np.errstate(invalid="ignore"):
+        above = need_x > cap_x
+    if not above.any():
+        return False
+    ax.fill_between(x, cap_x, need_x, where=above, color=colour, alpha=0.25, linewidth=0,
+                    label=label)
+    return True
 
 
 # --- the charts --------------------------------------------------------------------------
 
-def population_growth_chart(pop_ds: xr.Dataset) -> "Figure":
+@styled
+def population_growth_chart(pop_ds: xr.Dataset, source: str | None = None) -> "Figure":
     """Growth of each age group (and the total) in % from the base year."""
     from ..report import AGE_GROUPS
 
     by_age = pop_ds["pop"].sum("sex")
     years = by_age["year"].values
     base = int(years[0])
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, (ax,) = figure()
     series = {_dash(g): by_age.sel(age=slice(*AGE_GROUPS[g])).sum("age") for g in GROWTH_GROUPS}
     series["Totalt"] = by_age.sum("age")
     for name, s in series.items():
         v = s.values.astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             growth = 100.0 * (v / v[0] - 1.0)
-        style = {"color": "black", "linewidth": 2.5} if name == "Totalt" else {"linewidth": 1.6}
+        style = {"color": "black", "linewidth": 2.5} if name == "Totalt" else {"linewidth": 1.8}
         ax.plot(years, growth, label=name, **style)
     ax.axhline(0.0, color="grey", linewidth=0.8)
-    ax.set_title(f"Befolkningsvekst etter aldersgruppe{_scenario_title(pop_ds)}")
-    ax.set_ylabel(f"Endring fra {base} (%)")
-    _year_axis(ax, years, "År (1. januar)")
-    ax.legend(title="Alder", loc="upper left", fontsize="small")
+    ax.set_title(f"Befolkningsvekst etter aldersgruppe{scenario_title(pop_ds)}")
+    ax.set_ylabel(f"Endring fra {base} (%)")   # a change in %, not a count: may go below 0
+    year_axis(ax, years, "År (1. januar)")
+    ax.legend(title="Alder", loc="upper left", ncols=2)
+    add_source(fig, source or source_text(pop_ds))
     return fig
 
 
@@ -107,81 +182,101 @@ def _lines(demand_ds: xr.Dataset, comparison: xr.Dataset | None) -> list[tuple[s
     return [(str(s), comparison.sel(scenario=s)) for s in comparison["scenario"].values]
 
 
-def _need_vs_capacity(demand_ds, service, comparison, title, ylabel) -> "Figure":
-    from matplotlib.ticker import FuncFormatter
+def _capacity(demand_ds: xr.Dataset, service: str):
+    """The service's capacity over the years, or None when it has none."""
+    if "capacity" not in demand_ds:
+        return None
+    cap = demand_ds["capacity"].sel(service=service)
+    return cap.values.astype(float) if bool(cap.notnull().any()) else None
 
-    fig = _figure()
-    ax = fig.add_subplot()
-    for name, ds in _lines(demand_ds, comparison):
-        ax.plot(ds["year"].values, ds["need"].sel(service=service).values,
-                marker="o", markersize=3, label=f"Behov, {name}")
-    if "capacity" in demand_ds:
-        cap = demand_ds["capacity"].sel(service=service)
-        if bool(cap.notnull().any()):
-            ax.step(cap["year"].values, cap.values, where="post", color="black",
-                    linewidth=2.0, label="Kapasitet")
+
+def _comparison_source(demand_ds, comparison, pop_ds=None) -> str:
+    if comparison is None:
+        return source_text(demand_ds, pop_ds)
+    names = ", ".join(str(s) for s in comparison["scenario"].values)
+    version = demand_ds.attrs.get("forecast_version") or (
+        pop_ds.attrs.get("forecast_version") if pop_ds is not None else None)
+    return f"Kilde: forecast{' ' + str(version) if version else ''}, scenarioer {names}"
+
+
+@styled
+def _need_vs_capacity(demand_ds, service, comparison, title, ylabel, source) -> "Figure":
+    fig, (ax,) = figure()
+    years = demand_ds["year"].values
+    capacity = _capacity(demand_ds, service)
+    shaded = False
+    for i, (name, ds) in enumerate(_lines(demand_ds, comparison)):
+        need = ds["need"].sel(service=service).values
+        ax.plot(ds["year"].values, need, marker="o", markersize=3, color=f"C{i % 10}",
+                label=f"Behov, {name}")
+        if capacity is not None:
+            shaded |= shade_shortfall(ax, years, need, capacity,
+                                      label="_nolegend_" if shaded else SHORTFALL)
+    if capacity is not None:
+        ax.step(years, capacity, where="post", color="black", linewidth=2.0, label="Kapasitet")
     ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    _year_axis(ax, demand_ds["year"].values)
-    ax.legend(loc="best", fontsize="small")
+    count_axis(ax, ylabel)
+    year_axis(ax, years)
+    ax.legend(loc="lower right")
+    add_source(fig, source or _comparison_source(demand_ds, comparison))
     return fig
 
 
-def _titled_need_chart(demand_ds, service, comparison, what: str) -> "Figure":
-    label, unit = _service_text(demand_ds, service)
-    title = f"{label}: {what}{_scenario_title(demand_ds) if comparison is None else ''}"
-    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})")
+def _titled_need_chart(demand_ds, service, comparison, what: str, source) -> "Figure":
+    label, unit = service_text(demand_ds, service)
+    title = f"{label}: {what}{scenario_title(demand_ds) if comparison is None else ''}"
+    return _need_vs_capacity(demand_ds, service, comparison, title, f"Antall ({unit})", source)
 
 
 def places_chart(demand_ds: xr.Dataset, service: str,
-                 comparison: xr.Dataset | None = None) -> "Figure":
-    """Need for 24-hour places under each coverage alternative, against capacity (steps)."""
-    return _titled_need_chart(demand_ds, service, comparison, "behov og kapasitet")
+                 comparison: xr.Dataset | None = None, source: str | None = None) -> "Figure":
+    """Need for 24-hour places under each coverage alternative, against capacity (steps);
+    shortfall shaded."""
+    return _titled_need_chart(demand_ds, service, comparison, "behov og kapasitet", source)
 
 
 def home_care_chart(demand_ds: xr.Dataset, service: str,
-                    comparison: xr.Dataset | None = None) -> "Figure":
+                    comparison: xr.Dataset | None = None, source: str | None = None) -> "Figure":
     """Home-care users per year (one line per scenario), with capacity where there is one."""
-    return _titled_need_chart(demand_ds, service, comparison, "brukere")
+    return _titled_need_chart(demand_ds, service, comparison, "brukere", source)
 
 
 # Any service when no chart roles are given: need against capacity, as for the places.
 service_chart = places_chart
 
 
+@styled
 def social_assistance_chart(demand_ds: xr.Dataset, service: str,
-                            comparison: xr.Dataset | None = None) -> "Figure":
-    """Social-assistance recipients (left axis) and their cost (right axis)."""
-    from matplotlib.ticker import FuncFormatter
-
-    label, unit = _service_text(demand_ds, service)
+                            comparison: xr.Dataset | None = None,
+                            source: str | None = None) -> "Figure":
+    """Social-assistance recipients (upper panel) and their cost (lower panel): two units,
+    two panels, so neither line hides under the other."""
+    label, unit = service_text(demand_ds, service)
     lines = _lines(demand_ds, comparison)
-    top = max((float(np.nanmax(np.abs(ds["cost"].sel(service=service).values)))
-               for _, ds in lines if "cost" in ds
-               and bool(ds["cost"].sel(service=service).notnull().any())), default=0.0)
-    scale = 1e6 if top >= 1e6 else 1.0
-    fig = _figure()
-    ax = fig.add_subplot()
-    ax2 = ax.twinx()
-    colours = [f"C{i}" for i in range(10)]
+    has_cost = any("cost" in ds and bool(ds["cost"].sel(service=service).notnull().any())
+                   for _, ds in lines)
+    fig, axes = figure(2 if has_cost else 1, height=6.0 if has_cost else None)
+    ax = axes[0]
     for i, (name, ds) in enumerate(lines):
-        c = colours[i % 10]
-        ax.plot(ds["year"].values, ds["need"].sel(service=service).values, color=c,
+        ax.plot(ds["year"].values, ds["need"].sel(service=service).values, color=f"C{i % 10}",
                 marker="o", markersize=3, label=f"Mottakere, {name}")
-        if "cost" in ds:
-            ax2.plot(ds["year"].values, ds["cost"].sel(service=service).values / scale,
-                     color=c, linestyle="--", label=f"Kostnad, {name}")
     ax.set_title(f"{label}: mottakere og kostnad"
-                 f"{_scenario_title(demand_ds) if comparison is None else ''}")
-    ax.set_ylabel(f"Antall ({unit})")
-    ax2.set_ylabel(_price_label(demand_ds, scale))
-    for a in (ax, ax2):
-        a.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    _year_axis(ax, demand_ds["year"].values)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="best", fontsize="small")
+                 f"{scenario_title(demand_ds) if comparison is None else ''}")
+    count_axis(ax, f"Antall ({unit})")
+    ax.legend(loc="lower right")
+    if has_cost:
+        cost_ax = axes[1]
+        for i, (name, ds) in enumerate(lines):
+            if "cost" in ds:
+                cost_ax.plot(ds["year"].values, ds["cost"].sel(service=service).values / 1e6,
+                             color=f"C{i % 10}", linestyle="--", label=f"Kostnad, {name}")
+        count_axis(cost_ax, _price_label(demand_ds, 1e6))
+        cost_ax.legend(loc="lower right")
+    for a in axes:
+        year_axis(a, demand_ds["year"].values)
+    for a in axes[:-1]:
+        a.set_xlabel("")
+    add_source(fig, source or _comparison_source(demand_ds, comparison))
     return fig
 
 
@@ -193,43 +288,65 @@ def _safe_name(service: str) -> str:
 
 def chart_makers(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
                  charts: Mapping[str, str] | None = None,
-                 comparison: xr.Dataset | None = None) -> dict[str, Callable[[], "Figure"]]:
+                 comparison: xr.Dataset | None = None, *,
+                 uncertainty: xr.Dataset | None = None) -> dict[str, Callable[[], "Figure"]]:
     """File stem -> a function drawing that chart. The roles are checked here, drawing waits.
 
     With `charts` ({"places": id, "home_care": id, "social_assistance": id}, any subset):
     population_growth, places, home_care, social_assistance. Without: population_growth and a
-    need-vs-capacity chart `service_<id>` per service.
+    need-vs-capacity chart `service_<id>` per service. With `uncertainty` (the quantiles of a
+    run with draws, `RunResult.uncertainty`) also population_80_fan and a fan chart of need
+    against capacity with the probability of shortfall: places_fan for the places service,
+    or `service_<id>_fan` for every service with a capacity when no roles are given.
     """
+    from . import fan_charts
+
     if comparison is not None and not (isinstance(comparison, xr.Dataset)
                                        and "scenario" in comparison.dims):
         from .tables import stack_scenarios
         comparison = stack_scenarios(comparison)
     makers: dict[str, Callable[[], Figure]] = {
         "population_growth": lambda: population_growth_chart(pop_ds)}
+    if uncertainty is not None:
+        makers["population_80_fan"] = lambda: fan_charts.population_fan_chart(pop_ds,
+                                                                              uncertainty)
     if demand_ds is None or "need" not in demand_ds:
         return makers
     services = [str(s) for s in demand_ds["service"].values]
-    if not charts:
-        for s in services:
-            makers[f"service_{_safe_name(s)}"] = (
-                lambda s=s: service_chart(demand_ds, s, comparison))
-        return makers
+    source = _comparison_source(demand_ds, comparison, pop_ds)
     draw = {"places": places_chart, "home_care": home_care_chart,
             "social_assistance": social_assistance_chart}
-    for role, service in charts.items():
+    for role, service in (charts or {}).items():
         if role not in draw:
             raise ScenarioError(f"unknown chart {role!r}; expected one of {list(ROLES)}",
                                 key=f"outputs.charts.{role}")
         if str(service) not in services:
             raise ScenarioError(f"chart {role!r} names service {service!r}, which is not "
                                 f"defined; services: {services}", key=f"outputs.charts.{role}")
-        makers[role] = (lambda f=draw[role], s=str(service): f(demand_ds, s, comparison))
+        makers[role] = (lambda f=draw[role], s=str(service): f(demand_ds, s, comparison,
+                                                               source))
+    if not charts:
+        for s in services:
+            makers[f"service_{_safe_name(s)}"] = (
+                lambda s=s: service_chart(demand_ds, s, comparison, source))
+    if uncertainty is None or "need" not in uncertainty:
+        return makers
+    if charts:
+        fans = {"places_fan": str(charts["places"])} if "places" in charts else {}
+    else:
+        fans = {f"service_{_safe_name(s)}_fan": s for s in services
+                if _capacity(demand_ds, s) is not None}
+    for name, s in fans.items():
+        makers[name] = (lambda s=s: fan_charts.need_fan_chart(
+            demand_ds, uncertainty, s, source_text(demand_ds, pop_ds,
+                                                   extra=fan_charts.draws_text(uncertainty))))
     return makers
 
 
 def render_charts(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
                   charts: Mapping[str, str] | None = None,
-                  comparison: xr.Dataset | None = None) -> dict[str, "Figure"]:
+                  comparison: xr.Dataset | None = None, *,
+                  uncertainty: xr.Dataset | None = None) -> dict[str, "Figure"]:
     """File stem -> Figure for every chart of a run (see `chart_makers`)."""
-    return {name: make() for name, make in chart_makers(pop_ds, demand_ds, charts,
-                                                        comparison).items()}
+    return {name: make() for name, make in chart_makers(pop_ds, demand_ds, charts, comparison,
+                                                        uncertainty=uncertainty).items()}

@@ -256,12 +256,14 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
     given); netcdf: result.nc (population + demand); with `uncertainty` (quantiles over
-    draws, forecast.uncertainty) also uncertainty.csv and uncertainty.nc; excel: forecast.xlsx; png: the charts
-    (see `charts.render_charts`). `charts` maps the roles places / home_care /
+    draws, forecast.uncertainty) also uncertainty.csv and uncertainty.nc; excel:
+    forecast.xlsx; png: the charts (see `charts.render_charts`). `charts` maps the roles places / home_care /
     social_assistance to service ids; `comparison` holds the demand of several scenarios
     (anything `stack_scenarios` takes) and draws one line per scenario. `areas`, the
     sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
     `area` column); the workbook, charts and result.nc show the municipality.
+    `uncertainty` also adds the 10/50/90 % rows and the probability of shortfall to the
+    workbook, and the fan charts.
     The folder `out_dir` is replaced as a whole (see `atomic.write_folder`): files of an
     earlier run that this one does not write are gone, and a folder holding files forecast
     did not write is refused. With `manifest` (scenario, command, ...) a manifest.json is
@@ -295,11 +297,12 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     if "excel" in formats:
         from . import excel
         writers["forecast.xlsx"] = (
-            lambda tmp: excel.write_workbook(tmp, population_ds, demand_ds, assumptions))
+            lambda tmp: excel.write_workbook(tmp, population_ds, demand_ds, assumptions,
+                                             charts=charts, uncertainty=uncertainty))
     if "png" in formats:
         from . import charts as charts_mod
-        for name, make in charts_mod.chart_makers(population_ds, demand_ds, charts,
-                                                  stacked).items():
+        for name, make in charts_mod.chart_makers(population_ds, demand_ds, charts, stacked,
+                                                  uncertainty=uncertainty).items():
             writers[f"{name}.png"] = _png_writer(charts_mod, make)
     return write_folder(out_dir, writers, manifest)
 
