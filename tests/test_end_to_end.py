@@ -85,8 +85,8 @@ def test_run_writes_every_output(tmp_path):
     need = demand.query("service == 'heldogn' and measure == 'need' and year == 2018")["value"]
     assert need.iloc[0] == 1377  # the base-year places stated in baerum-ldip.toml
     book = openpyxl.load_workbook(tmp_path / "forecast.xlsx")
-    assert book.sheetnames == ["Sammendrag", "Befolkning", "Tjenester", "Kapasitet", "Kostnad",
-                               "Forutsetninger"]
+    assert book.sheetnames == ["Sammendrag", "Befolkning", "Alder og kjønn", "Tjenester",
+                               "Kapasitet", "Kostnad", "Forutsetninger"]
     for png in ("places.png", "home_care.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -16,65 +16,14 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ScenarioError
+from .plotting import (DPI, SHORTFALL, add_source, count_axis, dash, figure, scenario_title,
+                       service_text, shade_shortfall, source_text, styled, year_axis)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 ROLES = ("places", "home_care", "social_assistance")
 GROWTH_GROUPS = ("0-5", "6-15", "16-66", "67-79", "80-89", "90+")
-# Sized for a report page: a figure 8 in wide shown 16 cm wide keeps 10 pt text at 7.9 pt.
-FIGSIZE = (8.0, 4.5)
-DPI = 150
-STYLE = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "xtick.labelsize": 10,
-         "ytick.labelsize": 10, "legend.fontsize": 10, "legend.title_fontsize": 10}
-SOURCE_FONTSIZE = 9
-SHORTFALL_COLOUR = "tab:red"
-SHORTFALL = "Underdekning (behov over kapasitet)"
-
-
-def styled(draw):
-    """Draw inside matplotlib.rc_context(STYLE): text sizes for a report page, rcParams of
-    the caller untouched."""
-    from functools import wraps
-
-    @wraps(draw)
-    def wrapper(*args, **kwargs):
-        import matplotlib
-        with matplotlib.rc_context(STYLE):
-            return draw(*args, **kwargs)
-    return wrapper
-
-
-def figure(rows: int = 1, height_ratios=None, height: float | None = None):
-    """(Figure, axes) with `rows` panels sharing the year axis; room at the bottom for the
-    source line."""
-    from matplotlib.figure import Figure
-
-    size = (FIGSIZE[0], height or FIGSIZE[1])
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
-    axes = fig.subplots(rows, 1, sharex=True, squeeze=False,
-                        gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
-    return fig, list(axes[:, 0])
-
-
-def source_text(*datasets, extra: str = "") -> str:
-    """'Kilde: forecast 0.1.0, scenario Bærum LDIP' from the first dataset that names them."""
-    attrs = {}
-    for ds in reversed([d for d in datasets if d is not None]):
-        attrs.update({k: v for k, v in ds.attrs.items() if v not in (None, "")})
-    parts = [f"forecast {attrs['forecast_version']}" if "forecast_version" in attrs
-             else "forecast"]
-    if "scenario" in attrs:
-        parts.append(f"scenario {attrs['scenario']}")
-    if extra:
-        parts.append(extra)
-    return "Kilde: " + ", ".join(parts)
-
-
-def add_source(fig, text: str) -> None:
-    fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=SOURCE_FONTSIZE,
-             color="0.3")
 
 
 def save_png(fig: "Figure", path) -> None:
@@ -82,69 +31,9 @@ def save_png(fig: "Figure", path) -> None:
     fig.savefig(path, format="png", dpi=DPI)
 
 
-def _dash(name: str) -> str:
-    return name.replace("-", "\u2013")
-
-
-def _thousands(x, _pos=None) -> str:
-    return f"{x:,.0f}".replace(",", "\u00a0")
-
-
-def count_axis(ax, ylabel: str) -> None:
-    """A count: from zero, thousands separated."""
-    from matplotlib.ticker import FuncFormatter
-
-    ax.set_ylabel(ylabel)
-    top = ax.dataLim.y1     # call after drawing: the highest value drawn, with some room
-    ax.set_ylim(0, 1.08 * top if np.isfinite(top) and top > 0 else None)
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-
-
-def year_axis(ax, years, label: str = "År") -> None:
-    years = sorted(int(y) for y in years)
-    span = years[-1] - years[0]
-    step = 1 if span <= 10 else 2 if span <= 24 else 5
-    ax.set_xticks(list(range(years[0], years[-1] + 1, step)))
-    if span > 0:
-        ax.set_xlim(years[0], years[-1])
-    ax.set_xlabel(label)
-    ax.grid(True, alpha=0.3)
-
-
-def scenario_title(ds: xr.Dataset) -> str:
-    name = ds.attrs.get("scenario")
-    return f" \u2013 {name}" if name else ""
-
-
-def service_text(ds: xr.Dataset, service: str) -> tuple[str, str]:
-    """(label, unit) of a service; the id and 'antall' when the Dataset has none."""
-    label = str(ds["label"].sel(service=service).item()) if "label" in ds.variables else service
-    unit = str(ds["unit"].sel(service=service).item()) if "unit" in ds.variables else ""
-    return label, unit or "antall"
-
-
-def _price_label(ds: xr.Dataset, scale: float) -> str:
+def _price_label(ds: xr.Dataset) -> str:
     py = ds.attrs.get("price_year")
-    money = "mill. kr" if scale == 1e6 else "kr"
-    return f"Kostnad ({money}, {py}-priser)" if py is not None else f"Kostnad ({money}, faste priser)"
-
-
-def shade_shortfall(ax, years, need, capacity, colour=SHORTFALL_COLOUR, label=SHORTFALL):
-    """Shade where the need line lies above the capacity steps (as drawn: need linear
-    between years, capacity constant from each year to the next). Returns whether any was."""
-    years = np.asarray(years, dtype=float)
-    need, capacity = np.asarray(need, dtype=float), np.asarray(capacity, dtype=float)
-    x = np.linspace(years[0], years[-1], 20 * (len(years) - 1) + 1)
-    need_x = np.interp(x, years, need)
-    step = np.clip(np.searchsorted(years, x, side="right") - 1, 0, len(years) - 1)
-    cap_x = capacity[step]
-    with np.errstate(invalid="ignore"):
-        above = need_x > cap_x
-    if not above.any():
-        return False
-    ax.fill_between(x, cap_x, need_x, where=above, color=colour, alpha=0.25, linewidth=0,
-                    label=label)
-    return True
+    return f"Kostnad (mill. kr, {f'{py}-priser' if py is not None else 'faste priser'})"
 
 
 # --- the charts --------------------------------------------------------------------------
@@ -158,7 +47,7 @@ def population_growth_chart(pop_ds: xr.Dataset, source: str | None = None) -> "F
     years = by_age["year"].values
     base = int(years[0])
     fig, (ax,) = figure()
-    series = {_dash(g): by_age.sel(age=slice(*AGE_GROUPS[g])).sum("age") for g in GROWTH_GROUPS}
+    series = {dash(g): by_age.sel(age=slice(*AGE_GROUPS[g])).sum("age") for g in GROWTH_GROUPS}
     series["Totalt"] = by_age.sum("age")
     for name, s in series.items():
         v = s.values.astype(float)
@@ -270,7 +159,7 @@ def social_assistance_chart(demand_ds: xr.Dataset, service: str,
             if "cost" in ds:
                 cost_ax.plot(ds["year"].values, ds["cost"].sel(service=service).values / 1e6,
                              color=f"C{i % 10}", linestyle="--", label=f"Kostnad, {name}")
-        count_axis(cost_ax, _price_label(demand_ds, 1e6))
+        count_axis(cost_ax, _price_label(demand_ds))
         cost_ax.legend(loc="lower right")
     for a in axes:
         year_axis(a, demand_ds["year"].values)

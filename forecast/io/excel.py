@@ -16,80 +16,20 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 import numpy as np
 import xarray as xr
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.styles import Alignment
 
-# Every fixed heading of the workbook (Norwegian bokmål), by what it is.
-NB = {
-    "summary": "Sammendrag", "population": "Befolkning", "ages": "Alder og kjønn",
-    "services": "Tjenester", "capacity": "Kapasitet", "cost": "Kostnad",
-    "assumptions": "Forutsetninger",
-    "scenario": "Scenario", "base_year": "Basisår", "end_year": "Sluttår",
-    "prices": "Prisnivå", "scenario_file": "Scenariofil", "version": "Versjon",
-    "draws": "Antall trekninger", "seed": "Startverdi (seed)", "vary": "Usikre komponenter",
-    "service": "Tjeneste", "unit": "Enhet", "measure": "Mål", "age_group": "Aldersgruppe",
-    "sex": "Kjønn", "age": "Alder", "section": "Seksjon", "key": "Nøkkel", "value": "Verdi",
-    "source": "Kilde",
-    "need": "Behov", "capacity_row": "Kapasitet", "gap": "Differanse (behov − kapasitet)",
-    "coverage": "Dekningsgrad", "group_population": "Målgruppe", "hours": "Timer",
-    "months_per_user": "Måneder per bruker",
-    "capacity_coverage": "Kapasitet per innbygger i målgruppen",
-    "substitution": "Erstattet av annen tjeneste", "volume": "Kostnadsgrunnlag (volum)",
-    "unit_cost": "Enhetskostnad", "cost_row": "Kostnad", "investment": "Investering",
-    "p_shortfall": "Sannsynlighet for underdekning",
-    "first_shortfall": "Første år med underdekning",
-    "first_deterministic": "Første år med underdekning (uten usikkerhet)",
-    "first_p50": "Første år sannsynligheten passerer 50 %",
-    "first_p80": "Første år sannsynligheten passerer 80 %",
-    "none": "ingen", "all_services": "Alle tjenester", "total": "Totalt",
-    "female": "Kvinner", "male": "Menn", "both": "Begge kjønn",
-    "services_title": "Tjenester", "population_title": "Befolkning 1. januar (personer)",
-    "bands_title": "Befolkning 1. januar etter aldersgruppe (personer)",
-    "growth_title": "Endring fra {base} (%)",
-    "ages_title": "Befolkning 1. januar etter alder og kjønn (personer)",
-    "services_sheet_title": "Behov per tjeneste og år",
-    "capacity_sheet_title": "Behov og kapasitet per år",
-    "cost_sheet_title": "Kostnad og investering (mill. kr, {prices})",
-    "growth_chart": "Befolkningsvekst etter aldersgruppe (% fra {base})",
-    "places_chart": "{label}: behov og kapasitet ({unit})",
-    "year": "År", "percent": "%", "persons": "personer", "share": "andel", "mill_kr": "mill. kr",
-    "quantile": "{what}, {q} %", "no_services": "Scenarioet har ingen tjenester.",
-    "no_capacity": "Ingen tjeneste har kapasitet.",
-    "fixed_prices": "faste priser", "price_year": "{year}-priser",
-}
-# Units as the model names them -> as the workbook shows them.
-UNITS_NB = {"share": "andel", "persons": "personer", "hours/year": "timer per år",
-            "months": "måneder", "NOK": "kr", "year": "år"}
+from . import sheet
+from .workbook_text import NB, UNITS_NB
 
 SHEETS = tuple(NB[k] for k in ("summary", "population", "ages", "services", "capacity", "cost",
                                "assumptions"))
 NO_SERVICES = NB["no_services"]
 
-PERSONS = "#,##0"       # persons, places, users: whole numbers with a thousands separator
-MILL = "#,##0.0"        # mill. kr, one decimal
-SHARE = "0.0%"
-PERCENT = "0.0"
-DECIMAL = "#,##0.00"
 MILLION = 1e6
 BAND_QUANTILES = (0.1, 0.5, 0.9)   # the rows a planner reads beside the deterministic one
 
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
-TITLE_FONT = Font(bold=True, size=13)
-
 
 # --- small helpers -----------------------------------------------------------------------
-
-def _cell(value):
-    """A value openpyxl can write; NaN and None become an empty cell."""
-    if value is None:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
 
 def _file_name(text: str) -> str:
     """An absolute path becomes the file's name: no machine's folders in the workbook."""
@@ -99,7 +39,7 @@ def _file_name(text: str) -> str:
 
 
 def _text(value) -> str:
-    """Assumption values as planners read them: {2018: 0.2, 2030: 0.22} -> '2018: 0.2; 2030: 0.22'."""
+    """Assumption values as planners read them: {2018: 0.2} -> '2018: 0.2'; lists joined."""
     if isinstance(value, Mapping):
         return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -115,62 +55,8 @@ def _assumption_value(value):
     if isinstance(value, (bool, Mapping, list, tuple)):
         return _text(value)
     if isinstance(value, (int, float, np.number)):
-        return _cell(value)
+        return sheet.cell(value)
     return _file_name(str(value))
-
-
-def _header(ws, row: int, values: list) -> None:
-    for j, v in enumerate(values, start=1):
-        c = ws.cell(row=row, column=j, value=v)
-        c.font, c.fill = HEADER_FONT, HEADER_FILL
-        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-
-
-def _title(ws, row: int, text: str) -> None:
-    ws.cell(row=row, column=1, value=text).font = TITLE_FONT
-
-
-def _write_rows(ws, row: int, rows: Iterable[tuple[list, Iterable, str]]) -> int:
-    """Each row = (labels, values, number format): labels first, then one value per column.
-    Returns the row after the last one written."""
-    for labels, values, fmt in rows:
-        for j, v in enumerate(labels, start=1):
-            ws.cell(row=row, column=j, value=_cell(v))
-        for j, v in enumerate(values, start=len(labels) + 1):
-            c = ws.cell(row=row, column=j, value=_cell(v))
-            if isinstance(c.value, (int, float)):
-                c.number_format = fmt
-        row += 1
-    return row
-
-
-def _fit_columns(ws, minimum: int = 8, maximum: int = 45) -> None:
-    """Column widths from the longest value (titles not counted)."""
-    widths: dict[int, int] = {}
-    for row in ws.iter_rows():
-        for c in row:
-            if c.value is None or c.font == TITLE_FONT:
-                continue
-            if isinstance(c.value, float):
-                text = f"{c.value:,.1f}" if c.number_format != SHARE else "100.0%"
-            else:
-                text = str(c.value)
-            widths[c.column] = max(widths.get(c.column, 0), len(text))
-    for col, w in widths.items():
-        ws.column_dimensions[get_column_letter(col)].width = min(max(w + 2, minimum), maximum)
-
-
-def _print_setup(ws, title_rows: str | None, title_cols: str | None) -> None:
-    """Landscape A4, one page wide (as many pages down as needed), headings on every page."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    if title_rows:
-        ws.print_title_rows = title_rows
-    if title_cols:
-        ws.print_title_cols = title_cols
 
 
 def _services(demand_ds) -> list[tuple[str, str, str]]:
@@ -242,21 +128,21 @@ def _need_rows(demand_ds, unc, sid, label, unit, years, with_gap: bool):
 
     The uncertainty's gap is capacity − need; the workbook shows need − capacity throughout
     (positive = shortfall), so its q % row is −gap at 1 − q."""
-    rows = [([label, unit, NB["need"]], _series(demand_ds, "need", sid, years), PERSONS)]
+    rows = [([label, unit, NB["need"]], _series(demand_ds, "need", sid, years), sheet.PERSONS)]
     if unc is not None:
         rows += [([label, unit, _quantile_name(NB["need"], q)],
-                  _quantile(unc, "need", q, sid, years), PERSONS) for q in BAND_QUANTILES]
+                  _quantile(unc, "need", q, sid, years), sheet.PERSONS) for q in BAND_QUANTILES]
     if not with_gap:
         return rows
     rows += [([label, unit, NB["capacity_row"]], _series(demand_ds, "capacity", sid, years),
-              PERSONS),
-             ([label, unit, NB["gap"]], _series(demand_ds, "gap", sid, years), PERSONS)]
+              sheet.PERSONS),
+             ([label, unit, NB["gap"]], _series(demand_ds, "gap", sid, years), sheet.PERSONS)]
     if unc is not None:
         rows += [([label, unit, _quantile_name(NB["gap"], q)],
-                  -_quantile(unc, "gap", round(1 - q, 6), sid, years), PERSONS)
+                  -_quantile(unc, "gap", round(1 - q, 6), sid, years), sheet.PERSONS)
                  for q in BAND_QUANTILES]
         p = unc["p_shortfall"].sel(service=sid).reindex(year=years).to_numpy().astype(float)
-        rows.append(([label, NB["share"], NB["p_shortfall"]], p, SHARE))
+        rows.append(([label, NB["share"], NB["p_shortfall"]], p, sheet.SHARE))
     return rows
 
 
@@ -267,7 +153,7 @@ def _summary_sheet(ws, pop_ds, demand_ds, unc) -> None:
 
     attrs = {**pop_ds.attrs, **(demand_ds.attrs if demand_ds is not None else {})}
     years = [int(y) for y in pop_ds["year"].values]
-    _title(ws, 1, NB["summary"])
+    sheet.title(ws, 1, NB["summary"])
     scenario_file = attrs.get("scenario_file")
     info = [("scenario", attrs.get("scenario")), ("base_year", years[0]),
             ("end_year", years[-1]),
@@ -281,15 +167,15 @@ def _summary_sheet(ws, pop_ds, demand_ds, unc) -> None:
     for key, value in info:
         if value is None:
             continue
-        ws.cell(row=row, column=1, value=NB[key]).font = HEADER_FONT
-        ws.cell(row=row, column=2, value=_cell(value))
+        ws.cell(row=row, column=1, value=NB[key]).font = sheet.HEADER_FONT
+        ws.cell(row=row, column=2, value=sheet.cell(value))
         row += 1
     row += 1
 
     if demand_ds is not None:
         picked = summary_years([int(y) for y in demand_ds["year"].values])
-        _title(ws, row, NB["services_title"])
-        _header(ws, row + 1, [NB["service"], NB["unit"], NB["measure"]] + picked)
+        sheet.title(ws, row, NB["services_title"])
+        sheet.header(ws, row + 1, [NB["service"], NB["unit"], NB["measure"]] + picked)
         rows = []
         capacity = {s[0] for s in _capacity_services(demand_ds)}
         for sid, label, unit in _services(demand_ds):
@@ -297,38 +183,23 @@ def _summary_sheet(ws, pop_ds, demand_ds, unc) -> None:
             for var, name in (("cost", "cost_row"), ("investment", "investment")):
                 if _has(demand_ds, var):
                     rows.append(([label, _mill(demand_ds), NB[name]],
-                                 _series(demand_ds, var, sid, picked) / MILLION, MILL))
-        row = _write_rows(ws, row + 2, rows) + 1
+                                 _series(demand_ds, var, sid, picked) / MILLION, sheet.MILL))
+        row = sheet.write_rows(ws, row + 2, rows) + 1
     else:
         ws.cell(row=row, column=1, value=NO_SERVICES)
         row += 2
 
     table = age_group_totals(pop_ds["pop"])
     picked = summary_years(table.columns)
-    _title(ws, row, NB["population_title"])
-    _header(ws, row + 1, [NB["age_group"]] + picked)
-    _write_rows(ws, row + 2, [([_band_name(g)], table.loc[g, picked].to_numpy(), PERSONS)
+    sheet.title(ws, row, NB["population_title"])
+    sheet.header(ws, row + 1, [NB["age_group"]] + picked)
+    sheet.write_rows(ws, row + 2, [([_band_name(g)], table.loc[g, picked].to_numpy(), sheet.PERSONS)
                               for g in table.index])
-    _print_setup(ws, "1:1", "A:C")
+    sheet.print_setup(ws, "1:1", "A:C")
 
 
 def _band_name(group: str) -> str:
     return NB["total"] if group == "Total" else _dash(str(group))
-
-
-def _line_chart(title: str, y_title: str, *, from_zero: bool):
-    from openpyxl.chart import LineChart
-
-    chart = LineChart()
-    chart.title = title
-    chart.y_axis.title = y_title
-    chart.x_axis.title = NB["year"]
-    chart.width, chart.height = 24, 12
-    chart.x_axis.delete = False   # openpyxl ≥ 3.1 hides the axes unless told otherwise
-    chart.y_axis.delete = False
-    if from_zero:
-        chart.y_axis.scaling.min = 0
-    return chart
 
 
 def _population_sheet(ws, pop_ds) -> None:
@@ -338,29 +209,29 @@ def _population_sheet(ws, pop_ds) -> None:
 
     table = age_group_totals(pop_ds["pop"])
     years = [int(y) for y in table.columns]
-    _title(ws, 1, NB["bands_title"])
-    _header(ws, 2, [NB["age_group"]] + years)
-    end = _write_rows(ws, 3, [([_band_name(g)], table.loc[g].to_numpy(), PERSONS)
+    sheet.title(ws, 1, NB["bands_title"])
+    sheet.header(ws, 2, [NB["age_group"]] + years)
+    end = sheet.write_rows(ws, 3, [([_band_name(g)], table.loc[g].to_numpy(), sheet.PERSONS)
                               for g in table.index])
     growth_row = end + 1
-    _title(ws, growth_row, NB["growth_title"].format(base=years[0]))
-    _header(ws, growth_row + 1, [NB["age_group"]] + years)
+    sheet.title(ws, growth_row, NB["growth_title"].format(base=years[0]))
+    sheet.header(ws, growth_row + 1, [NB["age_group"]] + years)
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = 100.0 * (table.to_numpy() / table.to_numpy()[:, :1] - 1.0)
     first = growth_row + 2
     groups = [g for g in table.index if g not in ("67+", "80+")]  # the chart: bands and total
-    rows = [([_band_name(g)], growth[list(table.index).index(g)], PERCENT) for g in groups]
-    last = _write_rows(ws, first, rows) - 1
+    rows = [([_band_name(g)], growth[list(table.index).index(g)], sheet.PERCENT) for g in groups]
+    last = sheet.write_rows(ws, first, rows) - 1
 
-    chart = _line_chart(NB["growth_chart"].format(base=years[0]), NB["percent"],
-                        from_zero=False)
+    chart = sheet.line_chart(NB["growth_chart"].format(base=years[0]), NB["percent"],
+                             NB["year"], from_zero=False)
     data = Reference(ws, min_col=1, max_col=len(years) + 1, min_row=first, max_row=last)
     chart.add_data(data, from_rows=True, titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=2, max_col=len(years) + 1,
                                    min_row=growth_row + 1))
     ws.add_chart(chart, f"A{last + 3}")
     ws.freeze_panes = "B3"
-    _print_setup(ws, "1:2", "A:A")
+    sheet.print_setup(ws, "1:2", "A:A")
 
 
 def _ages_sheet(ws, pop_ds) -> None:
@@ -369,15 +240,15 @@ def _ages_sheet(ws, pop_ds) -> None:
     pop = pop_ds["pop"].transpose("sex", "age", "year")
     ages = [int(a) for a in pop_ds["age"].values]
     age_names = [f"{a}+" if a == ages[-1] else a for a in ages]
-    _title(ws, 1, NB["ages_title"])
-    _header(ws, 2, [NB["sex"], NB["age"]] + years)
+    sheet.title(ws, 1, NB["ages_title"])
+    sheet.header(ws, 2, [NB["sex"], NB["age"]] + years)
     blocks = [(NB.get(str(s), str(s)), pop.sel(sex=s).to_numpy()) for s in pop["sex"].values]
     blocks.append((NB["both"], pop.sum("sex").to_numpy()))
-    rows = [([name, age], values[i], PERSONS)
+    rows = [([name, age], values[i], sheet.PERSONS)
             for name, values in blocks for i, age in enumerate(age_names)]
-    _write_rows(ws, 3, rows)
+    sheet.write_rows(ws, 3, rows)
     ws.freeze_panes = "C3"
-    _print_setup(ws, "1:2", "A:B")
+    sheet.print_setup(ws, "1:2", "A:B")
 
 
 def _services_sheet(ws, demand_ds, unc) -> None:
@@ -385,14 +256,14 @@ def _services_sheet(ws, demand_ds, unc) -> None:
 
     if demand_ds is None:
         ws.cell(row=1, column=1, value=NO_SERVICES)
-        _print_setup(ws, None, None)
+        sheet.print_setup(ws, None, None)
         return
     years = [int(y) for y in demand_ds["year"].values]
     skip = {"need", "capacity", "gap", "cost", "investment", "unit_cost"}  # on other sheets
     measures = [v for v in demand_measures(demand_ds) if v not in skip]
-    formats = {"coverage": SHARE, "capacity_coverage": SHARE}
-    _title(ws, 1, NB["services_sheet_title"])
-    _header(ws, 2, [NB["service"], NB["unit"], NB["measure"]] + years)
+    formats = {"coverage": sheet.SHARE, "capacity_coverage": sheet.SHARE}
+    sheet.title(ws, 1, NB["services_sheet_title"])
+    sheet.header(ws, 2, [NB["service"], NB["unit"], NB["measure"]] + years)
     rows = []
     for sid, label, unit in _services(demand_ds):
         rows += _need_rows(demand_ds, unc, sid, label, unit, years, with_gap=False)
@@ -400,12 +271,12 @@ def _services_sheet(ws, demand_ds, unc) -> None:
             values = _series(demand_ds, var, sid, years)
             if np.isnan(values).all():
                 continue
-            fmt = formats.get(var, PERSONS if var in NB else DECIMAL)
+            fmt = formats.get(var, sheet.PERSONS if var in NB else sheet.DECIMAL)
             rows.append(([label, _measure_unit(demand_ds, var, sid, unit), NB.get(var, var)],
                          values, fmt))
-    _write_rows(ws, 3, rows)
+    sheet.write_rows(ws, 3, rows)
     ws.freeze_panes = "D3"
-    _print_setup(ws, "1:2", "A:C")
+    sheet.print_setup(ws, "1:2", "A:C")
 
 
 def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
@@ -414,23 +285,23 @@ def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
     services = _capacity_services(demand_ds) if demand_ds is not None else []
     if not services:
         ws.cell(row=1, column=1, value=NO_SERVICES if demand_ds is None else NB["no_capacity"])
-        _print_setup(ws, None, None)
+        sheet.print_setup(ws, None, None)
         return
     years = [int(y) for y in demand_ds["year"].values]
-    _title(ws, 1, NB["capacity_sheet_title"])
-    _header(ws, 2, [NB["service"], NB["unit"], NB["measure"]] + years)
+    sheet.title(ws, 1, NB["capacity_sheet_title"])
+    sheet.header(ws, 2, [NB["service"], NB["unit"], NB["measure"]] + years)
     row, where = 3, {}
     for sid, label, unit in services:
         rows = _need_rows(demand_ds, unc, sid, label, unit, years, with_gap=True)
         where[sid] = {r[0][2]: row + i for i, r in enumerate(rows)}
-        row = _write_rows(ws, row, rows)
+        row = sheet.write_rows(ws, row, rows)
 
     row += 1
-    _title(ws, row, NB["first_shortfall"])
+    sheet.title(ws, row, NB["first_shortfall"])
     heads = [NB["service"], NB["first_deterministic"]]
     if unc is not None:
         heads += [NB["first_p50"], NB["first_p80"]]
-    _header(ws, row + 1, heads)
+    sheet.header(ws, row + 1, heads)
     row += 2
     for sid, label, _ in services:
         values = [label, _first_year(demand_ds["first_shortfall_year"].sel(service=sid).item()
@@ -445,8 +316,8 @@ def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
     chosen = [s for s in services if not charts or s[0] == charts.get("places")]
     row += 1
     for sid, label, unit in chosen:   # need against capacity, for the places service
-        chart = _line_chart(NB["places_chart"].format(label=label, unit=unit), unit,
-                            from_zero=True)
+        chart = sheet.line_chart(NB["places_chart"].format(label=label, unit=unit), unit,
+                                 NB["year"], from_zero=True)
         lines = [NB["need"], NB["capacity_row"]]
         if unc is not None:
             lines += [_quantile_name(NB["need"], q) for q in (BAND_QUANTILES[0],
@@ -459,58 +330,58 @@ def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
         ws.add_chart(chart, f"A{row}")
         row += 26
     ws.freeze_panes = "D3"
-    _print_setup(ws, "1:2", "A:C")
+    sheet.print_setup(ws, "1:2", "A:C")
 
 
 def _cost_sheet(ws, demand_ds, unc) -> None:
     if demand_ds is None:
         ws.cell(row=1, column=1, value=NO_SERVICES)
-        _print_setup(ws, None, None)
+        sheet.print_setup(ws, None, None)
         return
     years = [int(y) for y in demand_ds["year"].values]
     mill = _mill(demand_ds)
-    _title(ws, 1, NB["cost_sheet_title"].format(prices=_prices(demand_ds)))
-    _header(ws, 2, [NB["service"], NB["measure"]] + years)
+    sheet.title(ws, 1, NB["cost_sheet_title"].format(prices=_prices(demand_ds)))
+    sheet.header(ws, 2, [NB["service"], NB["measure"]] + years)
     cost_name = f"{NB['cost_row']} ({mill})"
     invest_name = f"{NB['investment']} ({mill})"
     rows = []
     for sid, label, _ in _services(demand_ds):
         if _has(demand_ds, "cost"):
             rows.append(([label, cost_name], _series(demand_ds, "cost", sid, years) / MILLION,
-                         MILL))
+                         sheet.MILL))
             if unc is not None and "cost" in unc:
                 rows += [([label, _quantile_name(cost_name, q)],
-                          _quantile(unc, "cost", q, sid, years) / MILLION, MILL)
+                          _quantile(unc, "cost", q, sid, years) / MILLION, sheet.MILL)
                          for q in BAND_QUANTILES]
         if _has(demand_ds, "investment"):
             rows.append(([label, invest_name],
-                          _series(demand_ds, "investment", sid, years) / MILLION, MILL))
+                          _series(demand_ds, "investment", sid, years) / MILLION, sheet.MILL))
         if _has(demand_ds, "unit_cost"):
             rows.append(([label, f"{NB['unit_cost']} (kr, {_prices(demand_ds)})"],
-                         _series(demand_ds, "unit_cost", sid, years), PERSONS))
+                         _series(demand_ds, "unit_cost", sid, years), sheet.PERSONS))
     for var, name in (("cost", cost_name), ("investment", invest_name)):
         if _has(demand_ds, var):
             total = demand_ds[var].sum("service", skipna=True).reindex(year=years)
-            rows.append(([NB["all_services"], name], total.to_numpy() / MILLION, MILL))
-    _write_rows(ws, 3, rows)
+            rows.append(([NB["all_services"], name], total.to_numpy() / MILLION, sheet.MILL))
+    sheet.write_rows(ws, 3, rows)
     ws.freeze_panes = "C3"
-    _print_setup(ws, "1:2", "A:B")
+    sheet.print_setup(ws, "1:2", "A:B")
 
 
 def _assumptions_sheet(ws, assumptions) -> None:
-    _header(ws, 1, [NB[k] for k in ("section", "key", "value", "unit", "source")])
+    sheet.header(ws, 1, [NB[k] for k in ("section", "key", "value", "unit", "source")])
     rows = [([a.get("section"), a.get("key"), _assumption_value(a.get("value")),
               UNITS_NB.get(a.get("unit"), a.get("unit")) or None,
-              _file_name(str(a["source"])) if a.get("source") else None], [], DECIMAL)
+              _file_name(str(a["source"])) if a.get("source") else None], [], sheet.DECIMAL)
             for a in assumptions]
-    end = _write_rows(ws, 2, rows)
+    end = sheet.write_rows(ws, 2, rows)
     for r in ws.iter_rows(min_row=2, min_col=3, max_col=3):
         for c in r:
             c.alignment = Alignment(horizontal="left")
     if end > 2:
         ws.auto_filter.ref = f"A1:E{end - 1}"
     ws.freeze_panes = "A2"
-    _print_setup(ws, "1:1", None)
+    sheet.print_setup(ws, "1:1", None)
 
 
 # --- entry points ------------------------------------------------------------------------
@@ -538,7 +409,7 @@ def build_workbook(pop_ds: xr.Dataset, demand_ds: xr.Dataset | None = None,
     _cost_sheet(sheets[NB["cost"]], demand_ds, uncertainty)
     _assumptions_sheet(sheets[NB["assumptions"]], list(assumptions))
     for ws in sheets.values():
-        _fit_columns(ws)
+        sheet.fit_columns(ws)
     wb.properties.creator = "forecast"
     wb.properties.title = str(pop_ds.attrs.get("scenario", "forecast"))
     return wb

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from .charts import (SHORTFALL_COLOUR, add_source, count_axis, figure, scenario_title,
+from .plotting import (SHORTFALL_COLOUR, add_source, count_axis, figure, scenario_title,
                      service_text, source_text, styled, year_axis)
 
 if TYPE_CHECKING:
