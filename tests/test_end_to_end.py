@@ -87,6 +87,17 @@ def test_run_writes_every_output(tmp_path):
     book = openpyxl.load_workbook(tmp_path / "forecast.xlsx")
     assert book.sheetnames == ["Sammendrag", "Befolkning", "Alder og kjønn", "Tjenester",
                                "Kapasitet", "Kostnad", "Forutsetninger"]
+    ws = book["Kostnad"]    # mill. kr, years as columns: the kroner of demand.csv / 1e6
+    years = [c.value for c in ws[2]]
+    row = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Heldøgns omsorgsplasser"
+               and r[1].value == "Kostnad (mill. kr, 2018-priser)")
+    kroner = demand.query("service == 'heldogn' and measure == 'cost' and year == 2038")
+    cost = row[years.index(2038)].value
+    assert cost == pytest.approx(kroner["value"].item() / 1e6, rel=1e-12)  # CSV's 17 digits
+    texts = [c.value for sheet in book for r in sheet.iter_rows() for c in r
+             if isinstance(c.value, str)]
+    assert not [t for t in texts if str(ROOT) in t]       # no machine paths
+    assert "baerum-ldip.toml" in texts
     for png in ("places.png", "home_care.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
