@@ -35,7 +35,7 @@ UNCERTAINTY_BANDS = ["0-5", "6-15", "16-66", "67-79", "80-89", "90+", "67+", "80
 
 def synthetic_uncertainty(pop_ds: xr.Dataset, demand_ds: xr.Dataset,
                           p_shortfall: dict[str, list[float]]) -> xr.Dataset:
-    """A `RunResult.uncertainty` of the agreed schema, easy to check by hand: every quantile
+    """A `RunResult.uncertainty` of forecast.uncertainty's shape, easy to check by hand: every quantile
     is the deterministic value times UNCERTAINTY_FACTORS; `p_shortfall` = service -> one
     probability per year (NaN for services without capacity)."""
     from forecast.report import AGE_GROUPS
@@ -48,10 +48,7 @@ def synthetic_uncertainty(pop_ds: xr.Dataset, demand_ds: xr.Dataset,
     pop_band = xr.concat(bands, dim="band").assign_coords(band=UNCERTAINTY_BANDS)
     services = [str(s) for s in demand_ds["service"].values]
     need = (demand_ds["need"] * factor).transpose("quantile", "service", "year")
-    # capacity − need (negative = shortfall): its q quantile is capacity − the 1 − q of need
-    reversed_factor = factor.copy(data=factor.values[::-1])
-    gap = (demand_ds["capacity"] - demand_ds["need"] * reversed_factor).transpose(
-        "quantile", "service", "year")
+    gap = need - demand_ds["capacity"]           # as forecast.uncertainty: positive = shortfall
     p = xr.DataArray([p_shortfall.get(s, [np.nan] * demand_ds.sizes["year"]) for s in services],
                      coords={"service": services, "year": demand_ds["year"].values},
                      dims=("service", "year"))

@@ -125,9 +125,8 @@ def _measure_unit(demand_ds, var: str, service: str, service_unit: str) -> str:
 
 def _need_rows(demand_ds, unc, sid, label, unit, years, with_gap: bool):
     """Need (and capacity, gap) of one service, with the 10/50/90 % rows when there are draws.
-
-    The uncertainty's gap is capacity − need; the workbook shows need − capacity throughout
-    (positive = shortfall), so its q % row is −gap at 1 − q."""
+    The gap is need − capacity (positive = shortfall) in both, as in demand.model and
+    forecast.uncertainty."""
     rows = [([label, unit, NB["need"]], _series(demand_ds, "need", sid, years), sheet.PERSONS)]
     if unc is not None:
         rows += [([label, unit, _quantile_name(NB["need"], q)],
@@ -139,7 +138,7 @@ def _need_rows(demand_ds, unc, sid, label, unit, years, with_gap: bool):
              ([label, unit, NB["gap"]], _series(demand_ds, "gap", sid, years), sheet.PERSONS)]
     if unc is not None:
         rows += [([label, unit, _quantile_name(NB["gap"], q)],
-                  -_quantile(unc, "gap", round(1 - q, 6), sid, years), sheet.PERSONS)
+                  _quantile(unc, "gap", q, sid, years), sheet.PERSONS)
                  for q in BAND_QUANTILES]
         p = unc["p_shortfall"].sel(service=sid).reindex(year=years).to_numpy().astype(float)
         rows.append(([label, NB["share"], NB["p_shortfall"]], p, sheet.SHARE))
