@@ -102,6 +102,25 @@ def test_run_writes_every_output(tmp_path):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_run_with_draws_workbook_and_fan_charts(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--draws", "50", "--seed", "4", "--out",
+                                      str(tmp_path), "--formats", "csv,excel,png"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "population_80_fan.png").exists()
+    assert (tmp_path / "places_fan.png").exists()
+    table = pd.read_csv(tmp_path / "uncertainty.csv")
+    ws = openpyxl.load_workbook(tmp_path / "forecast.xlsx")["Kapasitet"]
+    years = [c.value for c in ws[2]]
+    rows = {r[2].value: r for r in ws.iter_rows(min_row=3)
+            if r[0].value == "Heldøgns omsorgsplasser"}
+    need = table.query("variable == 'need' and item == 'heldogn' and year == 2030 "
+                       "and quantile == 0.9")["value"].item()
+    assert rows["Behov, 90 %"][years.index(2030)].value == pytest.approx(need, rel=1e-12)
+    p = table.query("variable == 'p_shortfall' and item == 'heldogn' and year == 2030")
+    assert rows["Sannsynlighet for underdekning"][years.index(2030)].value == \
+        pytest.approx(p["value"].item())
+
+
 def test_compare_prints_side_by_side():
     files = [str(ROOT / "scenarios" / f) for f in
              ("baerum-ldip.toml", "baerum-dekningsgrad-22.toml", "baerum-planlagt-kapasitet.toml")]
