@@ -228,6 +228,9 @@ def test_comparison_outputs(tmp_path, pop_ds, demand_ds):
                                                                        "B": high})
     labels = [l.get_label() for l in figs["places"].axes[0].get_lines()]
     assert labels == ["Behov, A", "Behov, B", "Kapasitet"]
+    # B's need (× 1.2) is above the places too, but the capacity drawn is the run's own
+    shaded = [c.get_label() for c in figs["places"].axes[0].collections]
+    assert shaded == ["Underdekning, Test MMMM"]
 
 
 @pytest.mark.parametrize("victim", ["excel", "png"])

@@ -93,15 +93,16 @@ def _need_vs_capacity(demand_ds, service, comparison, title, ylabel, source) -> 
     fig, (ax,) = figure()
     years = demand_ds["year"].values
     capacity = _capacity(demand_ds, service)
-    shaded = False
     for i, (name, ds) in enumerate(_lines(demand_ds, comparison)):
-        need = ds["need"].sel(service=service).values
-        ax.plot(ds["year"].values, need, marker="o", markersize=3, color=f"C{i % 10}",
-                label=f"Behov, {name}")
-        if capacity is not None:
-            shaded |= shade_shortfall(ax, years, need, capacity,
-                                      label="_nolegend_" if shaded else SHORTFALL)
+        ax.plot(ds["year"].values, ds["need"].sel(service=service).values, marker="o",
+                markersize=3, color=f"C{i % 10}", label=f"Behov, {name}")
     if capacity is not None:
+        # only the run's own shortfall: the capacity drawn is the run's, and an alternative
+        # may plan another
+        label = SHORTFALL if comparison is None else (
+            f"Underdekning, {demand_ds.attrs.get('scenario', 'scenario')}")
+        shade_shortfall(ax, years, demand_ds["need"].sel(service=service).values, capacity,
+                        label=label)
         ax.step(years, capacity, where="post", color="black", linewidth=2.0, label="Kapasitet")
     ax.set_title(title)
     count_axis(ax, ylabel)
