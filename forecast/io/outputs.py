@@ -257,10 +257,10 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
     given); netcdf: result.nc (population + demand); with `uncertainty` (quantiles over
     draws, forecast.uncertainty) also uncertainty.csv and uncertainty.nc; excel:
-    forecast.xlsx; png: the charts (see `charts.render_charts`). `charts` maps the roles places / home_care /
-    social_assistance to service ids; `comparison` holds the demand of several scenarios
-    (anything `stack_scenarios` takes) and draws one line per scenario. `areas`, the
-    sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
+    forecast.xlsx; png: the charts (see `charts.render_charts`). `charts` maps the roles
+    places / home_care / social_assistance to service ids; `comparison` holds the demand of
+    several scenarios (anything `stack_scenarios` takes) and draws one line per scenario.
+    `areas`, the sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
     `area` column); the workbook, charts and result.nc show the municipality.
     `uncertainty` also adds the 10/50/90 % rows and the probability of shortfall to the
     workbook, and the fan charts.
