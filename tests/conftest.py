@@ -36,8 +36,8 @@ UNCERTAINTY_BANDS = ["0-5", "6-15", "16-66", "67-79", "80-89", "90+", "67+", "80
 def synthetic_uncertainty(pop_ds: xr.Dataset, demand_ds: xr.Dataset,
                           p_shortfall: dict[str, list[float]]) -> xr.Dataset:
     """A `RunResult.uncertainty` of forecast.uncertainty's shape, easy to check by hand:
-    every quantile is the deterministic value times UNCERTAINTY_FACTORS; `p_shortfall` = service -> one
-    probability per year (NaN for services without capacity)."""
+    every quantile is the deterministic value times UNCERTAINTY_FACTORS; `p_shortfall` =
+    service -> one probability per year (NaN for services without capacity)."""
     from forecast.report import AGE_GROUPS
 
     q = np.array(UNCERTAINTY_QUANTILES)

@@ -260,8 +260,8 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     forecast.xlsx; png: the charts (see `charts.render_charts`). `charts` maps the roles
     places / home_care / social_assistance to service ids; `comparison` holds the demand of
     several scenarios (anything `stack_scenarios` takes) and draws one line per scenario.
-    `areas`, the sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
-    `area` column); the workbook, charts and result.nc show the municipality.
+    `areas`, the sub-areas' population, replaces the municipality's in population.csv and
+    flows.csv (an `area` column); the workbook, charts and result.nc show the municipality.
     `uncertainty` also adds the 10/50/90 % rows and the probability of shortfall to the
     workbook, and the fan charts.
     The folder `out_dir` is replaced as a whole (see `atomic.write_folder`): files of an
