@@ -133,6 +133,31 @@ def draws(scenario: Scenario, regions=None, n_draws: int | None = None, seed: in
     return ds.isel(region=0, drop=True) if inputs.layout == "single" else ds
 
 
+SERVICE_SECTIONS = ("services", "cost", "outputs", "service_users_file")
+
+
+def with_services(scenario: Scenario, services: Scenario | str | Path | None = None) -> Scenario:
+    """A population-only scenario (no [services]) with the services, prices and charts of
+    another scenario (default scenarios/baerum-ldip.toml): the same service definitions under
+    another population. A scenario that has services is returned unchanged."""
+    if "services" in scenario.raw:
+        return scenario
+    if not isinstance(services, Scenario):
+        services = load_scenario(services if services is not None else DEFAULT_RUN_SCENARIO)
+    if "services" not in services.raw:
+        raise ScenarioError("the scenario has no [services] to apply; expected service "
+                            "definitions", file=str(services.file), key="services")
+    if (services.base_year, services.end_year) != (scenario.base_year, scenario.end_year):
+        raise ScenarioError(f"its services are for {services.base_year}-{services.end_year}, "
+                            f"the population for {scenario.base_year}-{scenario.end_year}; "
+                            f"expected the same years", file=str(services.file), key="base_year")
+    raw = dict(scenario.raw)
+    raw.update({k: services.raw[k] for k in SERVICE_SECTIONS if k in services.raw})
+    return Scenario(file=scenario.file, name=scenario.name, description=scenario.description,
+                    base_year=scenario.base_year, end_year=scenario.end_year, raw=raw,
+                    sources=[*scenario.sources, *services.sources])
+
+
 def run(scenario: Scenario | str | Path | None = None, regions=None,
         n_draws: int | None = None, seed: int | None = None, scheduler: str | None = None,
         advance=None) -> RunResult:

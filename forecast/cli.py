@@ -216,7 +216,8 @@ def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
         if previous is not None and key[0] == previous[0]:
             shown[0] = ""  # a label once per block reads better than a repeated one
         previous = key
-        percent = any(str(k).endswith("%") for k in key)  # the measure "coverage %"
+        # the measure "coverage %" and the rows "Δ % name"
+        percent = any(str(k).endswith("%") or str(k).startswith("Δ %") for k in key)
         cell = "{:,.1f}" if percent and fmt == "{:,.0f}" else fmt
         table.add_row(*shown, *["" if v != v else cell.format(v) for v in row.to_numpy(float)])
     _console().print(table)
@@ -357,17 +358,27 @@ def _formats(text: str) -> set[str]:
 def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files; "
                                                              "differences are against the first."),
             out: Optional[Path] = typer.Option(None, "--out",
-                                               help="Folder for comparison.csv and charts.")):
-    """Coverage alternatives side by side, per service and year."""
-    from .api import run as run_scenario
+                                               help="Folder for comparison.csv and charts."),
+            services: Optional[Path] = typer.Option(
+                None, "--services",
+                help="Scenario whose services, prices and charts apply to population-only "
+                     "scenarios (LLML, HHMH, …). Default: scenarios/baerum-ldip.toml.")):
+    """Coverage and population alternatives side by side, per service and year."""
+    from .api import DEFAULT_RUN_SCENARIO, run as run_scenario, with_services
     from .report import comparison_summary, short_names
+    from .scenario import load_scenario
 
     try:
         if len(scenarios) < 2:
             raise ForecastError(f"expected two or more scenario files, got {len(scenarios)}",
                                 key="SCENARIOS")
         _check_out(out)
-        results = [run_scenario(path) for path in scenarios]
+        loaded = [load_scenario(path) for path in scenarios]
+        applied = [("services" not in sc.raw) for sc in loaded]
+        if any(applied):
+            default = load_scenario(services if services is not None else DEFAULT_RUN_SCENARIO)
+            loaded = [with_services(sc, default) for sc in loaded]
+        results = [run_scenario(sc) for sc in loaded]
         names = [r.scenario.name for r in results]
         if len(set(names)) != len(names):
             raise ForecastError(f"two scenarios share the name {names!r}; give each a distinct "
@@ -391,12 +402,13 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     except ForecastError as exc:
         _fail(exc)
     keys = short_names([r.scenario.file.stem for r in results])
-    for key, r in zip(keys, results):
-        typer.echo(f"{key}: {r.scenario.name} ({r.scenario.file.name})")
+    for key, r, borrowed in zip(keys, results, applied):
+        note = f", services of {default.file.name}" if borrowed else ""
+        typer.echo(f"{key}: {r.scenario.name} ({r.scenario.file.name}{note})")
     table = comparison_summary(dict(zip(keys, demands.values())))
     for service, part in table.groupby(level="service", sort=False):
         _print_frame(part.droplevel("service"),
-                     f"{service}: side by side, Δ = difference from {keys[0]}")
+                     f"{service}: side by side, Δ and Δ % = difference from {keys[0]}")
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -425,14 +437,24 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
     labels = dict(zip(result.demand["service"].values, result.demand["label"].values))
     for sid, part in table.groupby("service", sort=False):
         out = Table(title=f"{labels[sid]}: growth {year_from}-{year_to} "
-                          f"({result.scenario.name}), multiplicative", title_justify="left")
-        for col in ("effect", "measure", str(year_from), str(year_to), "change %", "NOK mill."):
+                          f"({result.scenario.name}); change % each factor alone + combined, "
+                          f"LMDI % adds up exactly", title_justify="left")
+        for col in ("effect", "measure", str(year_from), str(year_to), "change %", "NOK mill.",
+                    "LMDI %", "LMDI NOK mill."):
             out.add_column(col, justify="left" if col in ("effect", "measure") else "right")
         for _, row in part.iterrows():
-            out.add_row(row["effect"], row["measure"], _number(row["from_value"]),
+            effect = f"  of which {row['effect']}" if row["part_of"] else row["effect"]
+            out.add_row(effect, row["measure"], _number(row["from_value"]),
                         _number(row["to_value"]), f"{row['change_pct']:+.1f}",
-                        f"{row['nok'] / 1e6:+,.1f}")
+                        _signed(row["nok"] / 1e6), _signed(row["lmdi_pct"], "{:+.1f}"),
+                        _signed(row["lmdi_nok"] / 1e6))
         console.print(out)
+    for sid in table.attrs.get("skipped", []):
+        typer.echo(f"note: {sid} has no users in {year_from}; growth from zero is not split")
+
+
+def _signed(value: float, fmt: str = "{:+,.1f}") -> str:
+    return "" if value != value else fmt.format(value)
 
 
 def _number(value: float) -> str:
@@ -488,9 +510,13 @@ def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
         typer.echo(f"wrote {path}")
 
 
+SERVICE_OUTCOMES = REPO_ROOT / "data" / "baerum" / "service_outcomes.csv"
+
+
 @app.command()
-def backtest(base: list[int] = typer.Option(..., "--base",
-                                             help="Base year(s); repeat for several."),
+def backtest(base: Optional[list[int]] = typer.Option(None, "--base",
+                                                      help="Base year(s); repeat for several "
+                                                           "(not with --services)."),
              to: int = typer.Option(2018, "--to", help="Last year to compare with counts."),
              window: Optional[int] = typer.Option(None, "--window",
                                                   help="Calibration window in years (default "
@@ -503,11 +529,25 @@ def backtest(base: list[int] = typer.Option(..., "--base",
              shared: Path = typer.Option(SHARED_DATA, "--shared",
                                          help="Folder with the source data."),
              out: Optional[Path] = typer.Option(None, "--out",
-                                                help="CSV file for the full error table.")):
-    """Rebuild rates from data before the base year, project, compare with actual counts."""
+                                                help="CSV file for the full error table."),
+             services: bool = typer.Option(False, "--services",
+                                           help="Social assistance of a 2018-based scenario "
+                                                "(--scenario) against the outcomes the "
+                                                "documents report for later years."),
+             scenario: Optional[Path] = typer.Option(None, "--scenario",
+                                                     help="With --services: the scenario "
+                                                          "(default scenarios/baerum-ldip.toml)."),
+             outcomes: Path = typer.Option(SERVICE_OUTCOMES, "--outcomes",
+                                           help="With --services: the outcomes file.")):
+    """Rebuild rates from data before the base year, project, compare with actual counts;
+    with --services, score the services of a scenario against later outcomes."""
     import pandas as pd
 
+    if services:
+        return _backtest_services(scenario, outcomes, out, base)
     try:
+        if not base:
+            raise ForecastError("expected a base year (or --services)", key="--base")
         if window is not None and window < 1:
             raise ForecastError(f"expected a window of at least 1 year, got {window}",
                                 key="--window")
@@ -544,6 +584,54 @@ def backtest(base: list[int] = typer.Option(..., "--base",
             _print_backtest(console, run)
         if len(runs) > 1:
             console.print(_frame_table(summary(runs).round(2), "Error in the last year, all bases"))
+    if out is not None:
+        typer.echo(f"wrote {out}")
+
+
+def _backtest_services(scenario: Optional[Path], outcomes: Path, out: Optional[Path],
+                       base: Optional[list[int]]) -> None:
+    from rich.table import Table
+
+    from .api import run as run_scenario
+    from .backtest_services import mean_absolute_errors, service_backtest
+    from .inputs.service_outcomes import read_service_outcomes
+
+    try:
+        if base:
+            raise ForecastError("--services scores the scenario's own base year; leave out "
+                                "--base", key="--base")
+        table_outcomes = read_service_outcomes(outcomes)
+        result = run_scenario(scenario)
+        if result.demand is None:
+            raise ForecastError("the scenario has no [services]; expected service definitions",
+                                file=str(result.scenario.file), key="services")
+        table = service_backtest(result.demand, result.population, table_outcomes)
+        if out is not None:
+            from .io.atomic import atomic_path
+            with atomic_path(out) as tmp:
+                table.to_csv(tmp, index=False, float_format="%.4f")
+    except ForecastError as exc:
+        _fail(exc)
+    console = _console()
+    base_year = result.scenario.base_year
+    shown = Table(title=f"Service backtest: {result.scenario.name} (base {base_year}) against "
+                        f"outcomes; error = forecast - outcome, % of outcome",
+                  title_justify="left")
+    for col in ("measure", "year", "outcome", "forecast", "naive", "forecast %", "naive %"):
+        shown.add_column(col, justify="left" if col == "measure" else "right")
+    for _, row in table.iterrows():
+        fmt = "{:,.0f}" if row["unit"] == "NOK" else "{:.2f}"
+        shown.add_row(row["measure"], str(row["year"]), fmt.format(row["outcome"]),
+                      fmt.format(row["forecast"]), fmt.format(row["naive"]),
+                      f"{row['forecast_error_pct']:+.1f}", f"{row['naive_error_pct']:+.1f}")
+    console.print(shown)
+    mae = mean_absolute_errors(table)
+    summary = Table(title="Mean absolute error, % of outcome", title_justify="left")
+    for col in ("measure", "forecast", "naive"):
+        summary.add_column(col, justify="left" if col == "measure" else "right")
+    for measure, row in mae.iterrows():
+        summary.add_row(measure, f"{row['forecast']:.1f}", f"{row['naive']:.1f}")
+    console.print(summary)
     if out is not None:
         typer.echo(f"wrote {out}")
 

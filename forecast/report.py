@@ -103,9 +103,11 @@ def regions_total(demand):
 
 
 def comparison_summary(demands: dict, years=None) -> pd.DataFrame:
-    """Scenarios side by side: for each service and measure, a row per scenario and a row
-    "Δ name" per later scenario with its difference from the first. Index: service, measure,
-    scenario."""
+    """Scenarios side by side: for each service and measure, a row per scenario and the rows
+    "Δ name" and "Δ % name" per later scenario with its difference from the first (absolute
+    and in percent of the first; Δ % is left out for measures in percent and for the gap,
+    which changes sign). Index: service,
+    measure, scenario."""
     names = list(demands)
     tables = {name: service_summary(ds, years) for name, ds in demands.items()}
     first = tables[names[0]]
@@ -120,6 +122,9 @@ def comparison_summary(demands: dict, years=None) -> pd.DataFrame:
             rows.append(((service, measure, name), value))
             if name != names[0]:
                 rows.append(((service, measure, f"Δ {name}"), value - base))
+                if not measure.endswith("%") and not measure.startswith("gap"):
+                    pct = 100.0 * (value - base) / base.where(base != 0)
+                    rows.append(((service, measure, f"Δ % {name}"), pct))
     return pd.DataFrame([r for _, r in rows],
                         index=pd.MultiIndex.from_tuples([k for k, _ in rows],
                                                         names=["service", "measure", "scenario"]))

@@ -45,8 +45,14 @@ cost = {basis = "months", unit_cost = {2015 = 10000, 2019 = 10390}, price_year =
 """, pop)
     # 100 recipients × 5 months × 10,000 = 5.0 million in 2015
     assert ds["cost"].sel(service="sos", year=2015).item() == pytest.approx(5_000_000)
-    df = decompose(ds, "sos", 2015, 2019).set_index("effect")
-    assert list(df.index) == ["users", "intensity", "unit_cost", "combined", "total"]
+    everything = decompose(ds, "sos", 2015, 2019)
+    assert list(everything["effect"]) == ["users", "intensity", "unit_cost", "combined", "total",
+                                          "demography", "rate"]
+    # recipients = persons 18-66 (flat at 1,000) × rate (10 % → 10.41 %)
+    parts = everything[everything["part_of"] == "users"].set_index("effect")
+    assert parts.loc["demography", "ratio"] == pytest.approx(1.0)
+    assert parts.loc["rate", "ratio"] == pytest.approx(1.041)
+    df = everything[everything["part_of"] == ""].set_index("effect")
     assert df.loc["users", "change_pct"] == pytest.approx(4.1)
     assert df.loc["intensity", "change_pct"] == pytest.approx(15.7)
     assert df.loc["unit_cost", "change_pct"] == pytest.approx(3.9)

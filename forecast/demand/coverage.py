@@ -17,9 +17,18 @@ A service's `[services.<id>.coverage]` table has a `kind` and the keys of that k
                      level. Base-year users: `users` if given, else history[base_year].
   kind = "capacity"  users = the places of the service's [capacity] table each year; coverage
                      is the coverage those places imply.
+  kind = "settlement" users = rate × the persons settled in the municipality (refugees) in the
+                     `years_counted` calendar years before 1 January of each year:
+                       users(t) = rate(t) × Σ_{k=1..n} settled(t − k),  n = years_counted
+                     settled = {year = persons settled that year}: a dated value from
+                     base_year − n (so the base year's stock is known) to at most end_year;
+                     years_counted = n (default 5: the integration grant's five years);
+                     rate = a dated value in [0, 1]. The age groups give the population the
+                     coverage share is reported against; they do not drive the users.
 
 Every kind also accepts `users` (the observed base-year count, kept as an assumption) and
-`source`. "trend" and "capacity" give users for the groups together (no split by group).
+`source`. "trend", "capacity" and "settlement" give users for the groups together (no split
+by group).
 
 `coverage_users` works on a leading axis L (regions × draws flattened): group populations
 (L, groups, years) in, users (L, years) out. "base" and "target" take base-year users per
@@ -36,10 +45,11 @@ import numpy as np
 from ..errors import ScenarioError
 from ..paths import check_path, evaluate
 
-KINDS = ("base", "target", "path", "trend", "capacity")
+KINDS = ("base", "target", "path", "trend", "capacity", "settlement")
 COMMON_KEYS = ("kind", "users", "source")
 KIND_KEYS = {"base": (), "target": ("target", "target_year"), "path": ("rate",),
-             "trend": ("history", "window", "method", "until"), "capacity": ()}
+             "trend": ("history", "window", "method", "until"), "capacity": (),
+             "settlement": ("settled", "years_counted", "rate")}
 ALL_KEYS = tuple(sorted(set(COMMON_KEYS).union(*KIND_KEYS.values())))
 TREND_METHODS = ("absolute", "relative")
 
@@ -55,6 +65,8 @@ class Coverage:
     window: tuple[int, int] | None = None
     method: str = "absolute"
     until: int | None = None
+    settled: dict[int, float] | None = None       # settlement: persons settled per year
+    years_counted: int = 5                        # settlement: years a settled person counts
     source: str | None = None
     users_key: str = "coverage.users"             # where the users were given (for errors)
 
@@ -127,7 +139,7 @@ def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
     cov = Coverage(kind=kind, source=source, users_key=users_key)
 
     if users is not None:
-        n_users = 1 if kind == "trend" else n_groups
+        n_users = 1 if kind in ("trend", "settlement") else n_groups
         cov.users = _per_group(users, n_users, file, users_key,
                                lambda v, k: _number(v, file, k, lower=0.0), allow_single=False)
     elif kind in ("base", "target") and users_required:
@@ -155,6 +167,8 @@ def parse_coverage(table, n_groups: int, *, file: str, key: str, base_year: int,
                                                       years=horizon))
     elif kind == "trend":
         _parse_trend(table, cov, file, key, base_year, end_year)
+    elif kind == "settlement":
+        _parse_settlement(table, cov, file, key, base_year, end_year)
     elif kind == "capacity" and not has_capacity:
         raise ScenarioError("coverage kind 'capacity' needs the service's capacity table "
                             "(base, openings, closures)", file=file, key=f"{key}.kind")
@@ -205,6 +219,40 @@ def _parse_trend(table, cov: Coverage, file, key, base_year, end_year) -> None:
         if not base_year < cov.until <= end_year:
             raise ScenarioError(f"year {cov.until} is outside the horizon "
                                 f"{base_year + 1}-{end_year}", file=file, key=f"{key}.until")
+
+
+def _parse_settlement(table, cov: Coverage, file, key, base_year, end_year) -> None:
+    n = table.get("years_counted", 5)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 30:
+        raise ScenarioError(f"expected a whole number of years in 1-30, got {n!r}", file=file,
+                            key=f"{key}.years_counted")
+    cov.years_counted = n
+    for k in ("settled", "rate"):
+        if k not in table:
+            raise ScenarioError("missing; coverage kind 'settlement' needs settled = {year = "
+                                "persons} and rate", file=file, key=f"{key}.{k}")
+    first = base_year - n
+    settled = table["settled"]
+    if not isinstance(settled, dict):
+        raise ScenarioError(f"expected a table {{year = persons settled}}, got {settled!r}",
+                            file=file, key=f"{key}.settled")
+    # years before `first` would never be counted; years after the horizon never reached
+    cov.settled = dict(sorted(check_path(settled, file=file, key=f"{key}.settled", lower=0.0,
+                                         years=(first, end_year)).items()))
+    if min(cov.settled) > first:
+        raise ScenarioError(f"the base year's users count the settlements of {first}-"
+                            f"{base_year - 1}: give settled from {first}, got "
+                            f"{min(cov.settled)}", file=file, key=f"{key}.settled")
+    cov.rate = (check_path(table["rate"], file=file, key=f"{key}.rate", lower=0.0, upper=1.0,
+                           years=(base_year, end_year)),)
+
+
+def recent_settled(cov: Coverage, years: np.ndarray) -> np.ndarray:
+    """Persons settled in the `years_counted` years before 1 January of each year."""
+    n = cov.years_counted
+    every = np.arange(years[0] - n, years[-1])
+    settled = evaluate(cov.settled, every)
+    return np.array([settled[i:i + n].sum() for i in range(len(years))])
 
 
 def trend_slope(cov: Coverage) -> float:
@@ -265,6 +313,9 @@ def coverage_users(cov: Coverage, group_pop: np.ndarray, years: np.ndarray,
         return by_group, by_group.sum(axis=1)
     if cov.kind == "capacity":
         return None, np.array(capacity, dtype=float)
+    if cov.kind == "settlement":
+        users = evaluate(cov.rate[0], years) * recent_settled(cov, years)
+        return None, np.repeat(users[None, :], group_pop.shape[0], axis=0)
     return None, _trend_users(cov, group_pop.sum(axis=1), years, file=file, key=key,
                               where=where)
 

@@ -22,8 +22,9 @@ then `service` (the ids, in the scenario's order), `group` (every age-group labe
                                           NaN where none
   need_by_group(*lead, service, group, year)        users per age group before substitution;
                                                     NaN for groups a service does not use,
-                                                    for the kinds "trend" and "capacity" and
-                                                    for cohort services (cohort.py)
+                                                    for the kinds "trend", "capacity" and
+                                                    "settlement" and for cohort services
+                                                    (cohort.py)
   population_by_group(*lead, service, group, year)  persons per age group
   first_shortfall_year(*lead, service)    first year with need > capacity; NaN if none
 Every variable has attrs["units"]. attrs: base_year, end_year (provenance is the caller's).
@@ -94,6 +95,10 @@ def _check_many_regions(config: DemandConfig, n_regions: int) -> None:
                                 f"base-year users per region (the per-region users table); "
                                 f"cohort.base is one municipality's", file=config.file,
                                 key=f"{key}.cohort.base")
+        if kind == "settlement":
+            raise ScenarioError(f"coverage kind 'settlement' counts one municipality's settled "
+                                f"refugees; it needs a single-region run, not {n_regions} "
+                                f"regions", file=config.file, key=f"{key}.coverage.kind")
         if kind in ("base", "target") and sid not in config.users_by_region:
             raise ScenarioError(f"coverage kind {kind!r} in a run of {n_regions} regions needs "
                                 f"base-year users per region (the per-region users table); the "

@@ -125,6 +125,9 @@ class DemandConfig:
                 add(sec, "coverage.window", list(c.window), "years", csrc)
                 add(sec, "coverage.method", c.method, "", csrc)
             add(sec, "coverage.until", c.until, "year", csrc)
+            if c.kind == "settlement":
+                add(sec, "coverage.settled", c.settled, "persons settled a year", csrc)
+                add(sec, "coverage.years_counted", c.years_counted, "years", csrc)
             src = s.intensity_source or s.source
             add(sec, "intensity.hours_per_user_week", s.hours_per_user_week,
                 "hours per user a week", src)
