@@ -53,7 +53,7 @@ def test_a_table_of_another_kind_replaces_the_parents(project_copy):
     assert parent["kind"] == "trend" and "history" in parent
     child = load_scenario(sc / "child.toml").raw["services"]["sosialhjelp"]
     assert child["coverage"] == {"kind": "base"}  # nothing of the trend rule is inherited
-    assert child["label"] == "Økonomisk sosialhjelp"  # the rest of the service is
+    assert child["label"] == "Økonomisk sosialhjelp, øvrige mottakere"  # the rest is
     from forecast.demand import parse_demand
     config = parse_demand(load_scenario(sc / "child.toml").raw, "child.toml", 2018, 2038)
     assert config.services["sosialhjelp"].coverage.users == (1204.0,)
