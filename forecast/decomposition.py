@@ -139,7 +139,8 @@ def decompose(result: xr.Dataset, service: str | None, year_from: int, year_to: 
     (= cost(year_from) × change of the factor alone; combined takes the rest, so the effects
     add up to the total change in NOK), lmdi_pct and lmdi_nok (the log-based split: the
     factors add up to the total exactly, combined is 0), part_of (empty; for basis "months"
-    two more rows split `users` into demography — the group population — and the rate, with
+    two more rows split `users` into demography — the group population, or for coverage kind
+    "settlement" the persons settled in the years counted — and the rate, with
     part_of = "users"; they are not counted in the sums).
     A service with no users in year_from has no ratios: an error naming it when it is asked
     for, left out (listed in `attrs["skipped"]`) when every service is.
@@ -219,7 +220,12 @@ def _decompose_one(row, sid, i0, i1, split_users):
             level0, level1, measure = need0, need1, unit
         parts = []
         if not split_users:   # social assistance: recipients = group population × rate
-            parts = [("users", "demography", "persons in the groups", gp0, gp1, demography),
+            drawn_from = "persons in the groups"
+            s0, s1 = _val(row, "settled_recent", i0), _val(row, "settled_recent", i1)
+            if np.isfinite(s0) and np.isfinite(s1) and s0 > 0:   # drawn from the settled
+                gp0, gp1, demography = s0, s1, s1 / s0
+                drawn_from = "persons settled in the years counted"
+            parts = [("users", "demography", drawn_from, gp0, gp1, demography),
                      ("users", "rate", f"{unit} per person", need0 / gp0, need1 / gp1,
                       users / demography)]
     nok_base = cost0 if has_cost else float("nan")

@@ -55,6 +55,11 @@ def test_refugee_recipients_by_hand():
     # 2018: 0.4 × (5 × 100) = 200; 2019: 0.4 × (4 × 100 + 50) = 180;
     # 2020: 0.4 × (3 × 100 + 50 + 20) = 148; 2021: 0.4 × (2 × 100 + 50 + 2 × 20) = 116
     np.testing.assert_allclose(need, [200, 180, 148, 116])
+    np.testing.assert_allclose(ds["settled_recent"].sel(service="ref"), [500, 450, 370, 290])
+    # growth 2018-2021 split: the settled fall 500 → 290, the rate holds at 0.4
+    parts = decompose(ds, "ref", 2018, 2021).query("part_of == 'users'").set_index("effect")
+    assert parts.loc["demography", "ratio"] == pytest.approx(290 / 500)
+    assert parts.loc["rate", "ratio"] == pytest.approx(1.0)
     # 200 recipients × 7 months × NOK 10,000
     assert ds["cost"].sel(service="ref", year=2018).item() == pytest.approx(14_000_000)
     assert ds["coverage"].sel(service="ref", year=2018).item() == pytest.approx(0.2)

@@ -16,6 +16,9 @@ then `service` (the ids, in the scenario's order), `group` (every age-group labe
   group_population(*lead, service, year)  persons in the service's age groups (1 January)
   hours(*lead, service, year)             hours a year; NaN where the service has no hours
   months_per_user(*lead, service, year)   months with the service per user; NaN where not given
+  settled_recent(*lead, service, year)    coverage kind "settlement": the persons settled in the
+                                          years counted, whom the users are drawn from; NaN
+                                          for other kinds
   capacity_coverage(*lead, service, year) capacity ÷ group_population: coverage places imply
   substitution(*lead, service, year)      users removed because another service serves them
                                           beyond its base coverage (negative: users added);
@@ -49,18 +52,18 @@ from ..errors import DataError, ScenarioError
 from ..paths import evaluate
 from .capacity import capacity_series, first_shortfall_year, served, substitution_users
 from .cohort import cohort_users
-from .coverage import coverage_users
+from .coverage import coverage_users, recent_settled
 from .services import DemandConfig, Service
 
 WEEKS_PER_YEAR = 52.0
 SERVICE_UNIT = "see coord unit"      # need, capacity, … count in each service's own unit
 UNITS = {"need": SERVICE_UNIT, "capacity": SERVICE_UNIT, "gap": SERVICE_UNIT,
          "coverage": "share", "group_population": "persons", "hours": "hours/year",
-         "months_per_user": "months", "capacity_coverage": "share",
+         "months_per_user": "months", "settled_recent": "persons", "capacity_coverage": "share",
          "substitution": SERVICE_UNIT, "need_by_group": SERVICE_UNIT,
          "population_by_group": "persons", "first_shortfall_year": "year"}
 SERIES = ("need", "capacity", "gap", "coverage", "group_population", "hours",
-          "months_per_user", "capacity_coverage", "substitution")
+          "months_per_user", "capacity_coverage", "substitution", "settled_recent")
 NON_LEAD = ("year", "sex", "age")
 
 
@@ -274,6 +277,8 @@ def _service(s: Service, config: DemandConfig, arr, ages, years, group_labels, r
         hours = need * evaluate(s.hours_per_user_year, years)
     months = (np.broadcast_to(evaluate(s.months_per_user, years), nan.shape)
               if s.months_per_user is not None else nan)
+    settled = (np.broadcast_to(recent_settled(s.coverage, years), nan.shape)
+               if s.coverage is not None and s.coverage.kind == "settlement" else nan)
     nbg = np.full((n_lead, len(group_labels), n_years), np.nan)
     pbg = np.full((n_lead, len(group_labels), n_years), np.nan)
     for i, g in enumerate(s.groups):
@@ -283,6 +288,7 @@ def _service(s: Service, config: DemandConfig, arr, ages, years, group_labels, r
             nbg[:, j] = by_group[:, i]
     return {"need": need, "capacity": cap, "gap": need - cap, "coverage": coverage,
             "group_population": total_pop, "hours": hours, "months_per_user": months,
-            "capacity_coverage": cap_cov, "substitution": sub, "need_by_group": nbg,
+            "capacity_coverage": cap_cov, "substitution": sub, "settled_recent": settled,
+            "need_by_group": nbg,
             "population_by_group": pbg,
             "first_shortfall_year": first_shortfall_year(need, cap, years)}
