@@ -150,12 +150,16 @@ def decompose(result: xr.Dataset, service: str | None, year_from: int, year_to: 
         raise ForecastError(f"decompose works on one municipality: select one first (e.g. "
                             f"result.sel({lead[0]}=...)); the result has the dims "
                             f"{', '.join(lead)}", key=lead[0])
-    i0 = _year_index(result, year_from, "year_from")
-    i1 = _year_index(result, year_to, "year_to")
+    # keys name the options of `forecast decompose`, as the user typed them
+    i0 = _year_index(result, year_from, "--from")
+    i1 = _year_index(result, year_to, "--to")
+    if year_to <= year_from:
+        raise ForecastError(f"expected a year after --from {year_from}, got {year_to}",
+                            key="--to")
     ids = [str(s) for s in result["service"].values]
     if service is not None and service not in ids:
         raise ForecastError(f"unknown service {service!r}; expected one of {', '.join(ids)}",
-                            key="service")
+                            key="--service")
     rows, skipped = [], []
     for sid in ids if service is None else [service]:
         row = result.sel(service=sid)

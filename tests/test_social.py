@@ -237,3 +237,15 @@ def test_backtest_services_cli_and_a_bad_outcomes_file(tmp_path):
         bad.write_text(text.replace("months,2018,7.1,months,known_2018",
                                     "months,2018,7.1,months,outcome"))
         read_service_outcomes(bad)
+
+
+@pytest.mark.parametrize("args,key", [
+    (["--from", "2038", "--to", "2018"], "--to"),
+    (["--from", "2018", "--to", "2050"], "--to"),
+    (["--from", "2018", "--to", "2030", "--service", "nope"], "--service"),
+])
+def test_decompose_bad_options_name_the_option(args, key):
+    result = CliRunner().invoke(app, ["decompose", *args])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and key in line, line
