@@ -418,11 +418,18 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
               year_from: int = typer.Option(..., "--from", help="First year."),
               year_to: int = typer.Option(..., "--to", help="Second year."),
               service: Optional[str] = typer.Option(None, "--service",
-                                                    help="One service id (default: all).")):
+                                                    help="One service id (default: all)."),
+              history: Optional[Path] = typer.Option(
+                  None, "--history",
+                  help="Observed factors instead of a scenario: CSV year,factor,value (e.g. "
+                       "recipients, months, payment per month); their product's growth is "
+                       "split.")):
     """Cost growth between two years, split into demography, coverage, intensity and unit cost."""
     from .api import run as run_scenario
     from .decomposition import decompose as decompose_cost
 
+    if history is not None:
+        return _decompose_history(history, year_from, year_to)
     try:
         result = run_scenario(scenario)
         if result.demand is None:
@@ -451,6 +458,29 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
         console.print(out)
     for sid in table.attrs.get("skipped", []):
         typer.echo(f"note: {sid} has no users in {year_from}; growth from zero is not split")
+
+
+def _decompose_history(path: Path, year_from: int, year_to: int) -> None:
+    from rich.table import Table
+
+    from .decomposition import decompose_paths
+    from .inputs.service_outcomes import read_factor_history
+
+    try:
+        factors, units = read_factor_history(path, year_from, year_to)
+        table = decompose_paths(factors, year_from, year_to, measures=units)
+    except ForecastError as exc:
+        _fail(exc)
+    out = Table(title=f"{path.name}: growth {year_from}-{year_to} of the product of the "
+                      f"factors; change % each factor alone + combined, LMDI % adds up exactly",
+                title_justify="left")
+    for col in ("effect", "measure", str(year_from), str(year_to), "change %", "LMDI %"):
+        out.add_column(col, justify="left" if col in ("effect", "measure") else "right")
+    for _, row in table.iterrows():
+        out.add_row(row["effect"], row["measure"], _number(row["from_value"]),
+                    _number(row["to_value"]), f"{row['change_pct']:+.1f}",
+                    _signed(row["lmdi_pct"], "{:+.1f}"))
+    _console().print(out)
 
 
 def _signed(value: float, fmt: str = "{:+,.1f}") -> str:

@@ -249,3 +249,20 @@ def test_decompose_bad_options_name_the_option(args, key):
     assert result.exit_code == 2
     line = result.stderr.strip()
     assert "\n" not in line and key in line, line
+
+
+def test_decompose_history_cli_reproduces_the_nav_review(tmp_path):
+    """000: +4.1 % recipients, +15.7 % months, +3.9 % payment per month, +1.4 % combined."""
+    file = ROOT / "data" / "baerum" / "social_assistance_growth_2015_2019.csv"
+    result = CliRunner().invoke(app, ["decompose", "--history", str(file), "--from", "2015",
+                                      "--to", "2019"])
+    assert result.exit_code == 0, result.output
+    for text in ("+4.1", "+15.7", "+3.9", "+1.4", "+25.1", "+16.3"):
+        assert text in result.stdout, text
+    bad = tmp_path / "h.csv"
+    bad.write_text(file.read_text().replace("2019,months,115.7", "2018,months,115.7"))
+    result = CliRunner().invoke(app, ["decompose", "--history", str(bad), "--from", "2015",
+                                      "--to", "2019"])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "h.csv" in line and "months" in line and "--to 2019" in line
