@@ -266,3 +266,12 @@ def test_decompose_history_cli_reproduces_the_nav_review(tmp_path):
     assert result.exit_code == 2
     line = result.stderr.strip()
     assert "\n" not in line and "h.csv" in line and "months" in line and "--to 2019" in line
+
+
+def test_compare_services_file_without_services_is_one_line():
+    files = [str(ROOT / "scenarios" / f) for f in ("baerum-mmmm.toml", "baerum-llml.toml")]
+    result = CliRunner().invoke(app, ["compare", *files, "--services",
+                                      str(ROOT / "scenarios" / "baerum-hhmh.toml")])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "baerum-hhmh.toml" in line and "services" in line
