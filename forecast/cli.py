@@ -362,7 +362,8 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
             services: Optional[Path] = typer.Option(
                 None, "--services",
                 help="Scenario whose services, prices and charts apply to population-only "
-                     "scenarios (LLML, HHMH, …). Default: scenarios/baerum-ldip.toml.")):
+                     "scenarios (LLML, HHMH, …). Default: scenarios/baerum-ldip.toml."),
+            draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt):
     """Coverage and population alternatives side by side, per service and year."""
     from .api import DEFAULT_RUN_SCENARIO, run as run_scenario, with_services
     from .report import comparison_summary, short_names
@@ -378,7 +379,7 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
         if any(applied):
             default = load_scenario(services if services is not None else DEFAULT_RUN_SCENARIO)
             loaded = [with_services(sc, default) for sc in loaded]
-        results = [run_scenario(sc) for sc in loaded]
+        results = [run_scenario(sc, n_draws=draws, seed=seed) for sc in loaded]
         names = [r.scenario.name for r in results]
         if len(set(names)) != len(names):
             raise ForecastError(f"two scenarios share the name {names!r}; give each a distinct "
@@ -409,8 +410,47 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     for service, part in table.groupby(level="service", sort=False):
         _print_frame(part.droplevel("service"),
                      f"{service}: side by side, Δ and Δ % = difference from {keys[0]}")
+    spreads = {key: r.uncertainty for key, r in zip(keys, results) if r.uncertainty is not None}
+    if spreads:
+        _print_shortfall_comparison(spreads)
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def _print_shortfall_comparison(spreads: dict) -> None:
+    """Per service with capacity: each alternative's probability that need exceeds capacity
+    in the summary years and the first years it passes 50 % and 80 %."""
+    from rich.table import Table
+
+    from .report import summary_years
+
+    first = next(iter(spreads.values()))
+    years = summary_years(first["year"].values)
+    services = []
+    for u in spreads.values():
+        for sid in u["service"].values:
+            if sid not in services and bool(u["p_shortfall"].sel(service=sid).notnull().any()):
+                services.append(sid)
+    for sid in services:
+        label = str(first["label"].sel(service=sid).values) if sid in first["service"] else sid
+        table = Table(title=f"{label}: probability that need exceeds capacity "
+                            f"({first.attrs['draws']:,} draws)", title_justify="left")
+        table.add_column("alternative")
+        for y in years:
+            table.add_column(str(y), justify="right")
+        table.add_column("first > 50 %", justify="right")
+        table.add_column("first > 80 %", justify="right")
+        for key, u in spreads.items():
+            if sid not in u["service"].values:
+                continue
+            p = u["p_shortfall"].sel(service=sid)
+            cells = ["" if float(p.sel(year=y)) != float(p.sel(year=y))
+                     else f"{100 * float(p.sel(year=y)):.0f} %" for y in years]
+            for level in ("50", "80"):
+                v = float(u[f"first_year_p{level}"].sel(service=sid))
+                cells.append(str(int(v)) if v == v else "never")
+            table.add_row(key, *cells)
+        _console().print(table)
 
 
 @app.command()
