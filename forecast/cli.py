@@ -231,9 +231,9 @@ def run(scenario: Optional[Path] = RunScenarioArg,
                                            help="Folder for the results. Default: "
                                                 "results/<scenario name>."),
         formats: Optional[str] = typer.Option(None, "--formats",
-                                              help="Comma-separated: csv, netcdf, excel, png. "
-                                                   "Default all four; csv,netcdf for several "
-                                                   "municipalities."),
+                                              help="Comma-separated: csv, netcdf, excel, png, "
+                                                   "html. Default all five; csv,netcdf for "
+                                                   "several municipalities."),
         draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
         scheduler: Optional[str] = SchedulerOpt):
     """Population, service demand, capacity and cost; writes tables, workbook and charts."""
@@ -250,12 +250,14 @@ def run(scenario: Optional[Path] = RunScenarioArg,
                               scheduler=scheduler)
         many = "region" in result.population.dims
         if formats is None:
-            formats = "csv,netcdf" if many else "csv,netcdf,excel,png"
+            formats = "csv,netcdf" if many else "csv,netcdf,excel,png,html"
         folder = out if out is not None else Path("results") / result.scenario.file.stem
         written = write_run_outputs(folder, result.population, result.demand,
                                     result.assumptions(), _formats(formats),
                                     charts=result.scenario.section("outputs").get("charts"),
                                     areas=result.areas, uncertainty=result.uncertainty,
+                                    descriptions={result.scenario.name:
+                                                  result.scenario.description},
                                     manifest=_manifest(
                                         [result.scenario], "run", scenario=scenario,
                                         municipality=municipality, all=all_, out=folder,
@@ -358,7 +360,8 @@ def _formats(text: str) -> set[str]:
 def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files; "
                                                              "differences are against the first."),
             out: Optional[Path] = typer.Option(None, "--out",
-                                               help="Folder for comparison.csv and charts."),
+                                               help="Folder for comparison.csv, charts and "
+                                                    "report.html."),
             services: Optional[Path] = typer.Option(
                 None, "--services",
                 help="Scenario whose services, prices and charts apply to population-only "
@@ -394,9 +397,11 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
             from .io.outputs import write_run_outputs
             first = results[0]
             written = write_run_outputs(out, first.population, first.demand,
-                                        first.assumptions(), {"csv", "png"},
+                                        first.assumptions(), {"csv", "png", "html"},
                                         charts=first.scenario.section("outputs").get("charts"),
                                         comparison=demands,
+                                        descriptions={r.scenario.name: r.scenario.description
+                                                      for r in results},
                                         manifest=_manifest(
                                             [r.scenario for r in results], "compare",
                                             scenarios=scenarios, out=out))

@@ -181,7 +181,7 @@ def test_stacked_demand_frame(demand_ds):
 # --- the full run ------------------------------------------------------------------------
 
 RUN_FILES = {"population.csv", "flows.csv", "demand.csv", "result.nc", "forecast.xlsx",
-             "population_growth.png", "places.png", "social_assistance.png"}
+             "population_growth.png", "places.png", "social_assistance.png", "report.html"}
 
 
 def test_run_outputs(tmp_path, pop_ds, demand_ds):

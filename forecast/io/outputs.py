@@ -1,4 +1,5 @@
-"""Result files for planners: tidy CSV, NetCDF, the Excel workbook and PNG charts.
+"""Result files for planners: tidy CSV, NetCDF, the Excel workbook, PNG charts and the HTML
+report.
 
 Every command writes its files through one `write_folder` call: into a temporary folder
 beside the target, which replaces the target as a whole only when every file is written, so a
@@ -22,7 +23,7 @@ from .atomic import write_folder
 from .tables import (DEMAND_MEASURES, demand_measures, plain_units, service_units,
                      stack_scenarios)
 
-RUN_FORMATS = frozenset({"csv", "netcdf", "excel", "png"})
+RUN_FORMATS = frozenset({"csv", "netcdf", "excel", "png", "html"})
 # internal_in/out exist for sub-areas only; inmig_housing is part of inmig and stays out
 FLOW_COMPONENTS = ("births", "deaths", "inmig", "outmig", "internal_in", "internal_out")
 
@@ -251,19 +252,21 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
                       charts: Mapping[str, str] | None = None,
                       comparison=None, areas: xr.Dataset | None = None,
                       manifest: Mapping | None = None,
-                      uncertainty: xr.Dataset | None = None) -> list[Path]:
+                      uncertainty: xr.Dataset | None = None,
+                      descriptions: Mapping[str, str] | None = None) -> list[Path]:
     """Write a full run's results to `out_dir`, all of them or none.
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
     given); netcdf: result.nc (population + demand); with `uncertainty` (quantiles over
     draws, forecast.uncertainty) also uncertainty.csv and uncertainty.nc; excel:
-    forecast.xlsx; png: the charts (see `charts.render_charts`). `charts` maps the roles
-    places / home_care / social_assistance to service ids; `comparison` holds the demand of
-    several scenarios (anything `stack_scenarios` takes) and draws one line per scenario.
-    `areas`, the sub-areas' population, replaces the municipality's in population.csv and
-    flows.csv (an `area` column); the workbook, charts and result.nc show the municipality.
-    `uncertainty` also adds the 10/50/90 % rows and the probability of shortfall to the
-    workbook, and the fan charts.
+    forecast.xlsx; png: the charts (see `charts.render_charts`); html: report.html (see
+    `html_report.render_report`, with the scenarios' `descriptions` by name). `charts` maps
+    the roles places / home_care / social_assistance to service ids; `comparison` holds the
+    demand of several scenarios (anything `stack_scenarios` takes) and draws one line per
+    scenario. `areas`, the sub-areas' population, replaces the municipality's in
+    population.csv and flows.csv (an `area` column); the workbook, charts and result.nc show
+    the municipality. `uncertainty` also adds the 10/50/90 % rows and the probability of
+    shortfall to the workbook, and the fan charts (PNG and in the report).
     The folder `out_dir` is replaced as a whole (see `atomic.write_folder`): files of an
     earlier run that this one does not write are gone, and a folder holding files forecast
     did not write is refused. With `manifest` (scenario, command, ...) a manifest.json is
@@ -274,9 +277,10 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     if unknown:
         raise ForecastError(f"unknown output format(s) {sorted(unknown)}; expected some of "
                             f"{sorted(RUN_FORMATS)}", key="formats")
-    if "region" in population_ds.dims and formats & {"excel", "png"}:
-        raise ForecastError("the workbook and charts are made for one municipality; for many "
-                            "use --formats csv,netcdf (or --municipality CODE)", key="--formats")
+    if "region" in population_ds.dims and formats & {"excel", "png", "html"}:
+        raise ForecastError("the workbook, charts and report are made for one municipality; "
+                            "for many use --formats csv,netcdf (or --municipality CODE)",
+                            key="--formats")
     assumptions = list(assumptions)
     stacked = stack_scenarios(comparison) if comparison is not None else None
     writers = {}
@@ -304,6 +308,12 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
         for name, make in charts_mod.chart_makers(population_ds, demand_ds, charts, stacked,
                                                   uncertainty=uncertainty).items():
             writers[f"{name}.png"] = _png_writer(charts_mod, make)
+    if "html" in formats:
+        from . import html_report
+        writers["report.html"] = (
+            lambda tmp: html_report.write_report(
+                tmp, population_ds, demand_ds, assumptions, descriptions=descriptions,
+                charts=charts, comparison=stacked, uncertainty=uncertainty))
     return write_folder(out_dir, writers, manifest)
 
 
