@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from forecast.api import run
 from forecast.cli import app
 from forecast.errors import ForecastError
-from forecast.io.html_report import number, render_report
+from forecast.io.html_page import number
+from forecast.io.html_report import render_report
 from forecast.io.outputs import write_run_outputs
 
 from conftest import ROOT, synthetic_uncertainty
@@ -165,9 +166,9 @@ def test_report_with_draws_in_browser(ldip, browser, tmp_path):
                           "Bærum LDIP")
     assert "1000 trekk" in charts["fan-need-heldogn"][1]
     # three bands and the shortfall above capacity are filled areas
-    fills = page.eval_on_selector_all("figure[data-chart=fan-need-heldogn] .cartesianlayer path.js-fill",
-                                      "ps => ps.filter(p => (p.getAttribute('d') || '')"
-                                      ".length > 10).length")
+    fills = page.eval_on_selector_all(
+        "figure[data-chart=fan-need-heldogn] .cartesianlayer path.js-fill",
+        "ps => ps.filter(p => (p.getAttribute('d') || '').length > 10).length")
     assert fills == 4
     year = uncertainty["first_year_p50"].sel(service="heldogn").item()
     assert shown_number(page, "td[data-service=heldogn][data-measure=first_year_p50]") == year

@@ -14,7 +14,6 @@ Labels of services come from the scenario file; the fixed headings are Norwegian
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import xarray as xr
 from ..errors import ForecastError
 from ..report import AGE_GROUPS, age_group_totals, summary_years
 from . import report_figures as figs
+from .html_page import Page, cell, escape, number, plain_number, table, year_text
 
 HEADINGS = {
     "title": "{name}: befolkning, tjenestebehov og kostnad",
@@ -60,7 +60,8 @@ HEADINGS = {
     "fan_population": "Befolkning 80 år og over, usikkerhet",
     "fan_need": "{label}: behov og kapasitet, usikkerhet",
     "p_shortfall": "Sannsynlighet for underdekning",
-    "first_p": ("Tjeneste", "Første år sannsynlighet > 50 %", "Første år sannsynlighet > 80 %"),
+    "first_p": ("Tjeneste", "Første år sannsynlighet > 50 %",
+                "Første år sannsynlighet > 80 %"),
     "decomposition": "Hva driver kostnadsveksten, {first}–{last}",
     "decomposition_chart": "Kostnadsvekst {first}–{last} fordelt på effekter",
     "decomposition_columns": ("Tjeneste", "Effekt", "Mål", "{first}", "{last}", "Endring %",
@@ -87,98 +88,6 @@ DECOMPOSITION_WORDS = {"coverage held": "dekningsgrad holdt fast", "interaction"
                        "per place": "per plass", "per hour": "per time",
                        "per month": "per måned", "NOK": "kr"}
 BANDS = ("0-5", "6-15", "16-66", "67-79", "80-89", "90+")
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
-       color: #222; padding: 0 1em; }
-h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.6em; vertical-align: top; }
-th { background: #f4f4f4; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.src { font-size: 0.85em; color: #555; min-width: 20em; max-width: 30em; }
-tr.delta td { color: #555; font-style: italic; }
-figure.chart { margin: 1em 0 2em 0; }
-p.note { color: #555; }
-"""
-
-
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def number(value, decimals: int = 0) -> str:
-    """Norwegian style: 12 345,6 (no-break space, decimal comma, real minus); '' if missing."""
-    value = float(value)
-    if not np.isfinite(value):
-        return ""
-    text = f"{abs(value):,.{decimals}f}".replace(",", "\u00a0").replace(".", ",")
-    return ("\u2212" if round(value, decimals) < 0 else "") + text
-
-
-def _plain(value) -> str:
-    value = float(value)
-    if not np.isfinite(value):
-        return ""
-    if abs(value) >= 1e6:
-        return number(value / 1e6, 2) + " mill."
-    return number(value) if abs(value) >= 100 else number(value, 3 - len(str(int(abs(value)))))
-
-
-def _table(header: Iterable[str], rows: Iterable[Iterable[str]], num_from: int = 1,
-           cls: str = "") -> str:
-    """`rows` hold ready <td> strings (see _td) or plain text."""
-    head = "".join(f'<th class="num">{_e(h)}</th>' if i >= num_from else f"<th>{_e(h)}</th>"
-                   for i, h in enumerate(header))
-    body = []
-    for row in rows:
-        attrs = ""
-        if isinstance(row, tuple) and len(row) == 2 and isinstance(row[0], dict):
-            attrs, row = "".join(f' {k}="{_e(v)}"' for k, v in row[0].items()), row[1]
-        cells = "".join(c if c.startswith("<td") else f"<td>{_e(c)}</td>" for c in row)
-        body.append(f"<tr{attrs}>{cells}</tr>")
-    return (f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
-
-
-def _td(text: str, num: bool = True, **data) -> str:
-    attrs = "".join(f' data-{k.replace("_", "-")}="{_e(v)}"' for k, v in data.items())
-    return f'<td class="{"num" if num else "src"}"{attrs}>{_e(text)}</td>'
-
-
-class Page:
-    """The sections and charts of one report, in order."""
-
-    def __init__(self, source: str):
-        self.parts: list[str] = []
-        self.source = source
-        self.charts: list[str] = []
-        self.sections: list[tuple[str, str]] = []
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-
-    def heading(self, text: str, level: int = 2, anchor: str | None = None) -> None:
-        if anchor:
-            self.sections.append((anchor, text))
-            self.add(f'<h{level} id="{_e(anchor)}">{_e(text)}</h{level}>')
-        else:
-            self.add(f"<h{level}>{_e(text)}</h{level}>")
-
-    def contents(self) -> str:
-        links = "".join(f'<li><a href="#{_e(a)}">{_e(t)}</a></li>' for a, t in self.sections)
-        return f'<nav><b>{_e(HEADINGS["contents"])}</b><ul>{links}</ul></nav>'
-
-    def note(self, text: str) -> None:
-        self.add(f'<p class="note">{_e(text)}</p>')
-
-    def chart(self, name: str, fig) -> None:
-        self.charts.append(name)
-        body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
-                           config=PLOTLY_CONFIG)
-        self.add(f'<figure class="chart" data-chart="{_e(name)}">{body}</figure>')
-
 
 def _scenario_name(ds: xr.Dataset) -> str:
     return str(ds.attrs.get("scenario", "")) or "scenario"
@@ -210,8 +119,6 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
     demand of several scenarios along a `scenario` dim (from `compare`); `uncertainty` the
     quantiles of a run with draws (RunResult.uncertainty).
     """
-    from plotly.offline import get_plotlyjs
-
     assumptions = list(assumptions)
     descriptions = dict(descriptions or {})
     name = _scenario_name(population)
@@ -220,7 +127,7 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
     years = [int(y) for y in population["year"].values]
     source = HEADINGS["source"].format(version=_version(population), name=", ".join(names),
                                        population=_population_source(assumptions))
-    page = Page(source)
+    page = Page(source, HEADINGS["contents"])
     _population_section(page, population, name)
     if demand is not None and "need" in demand:
         _services_section(page, demand, comparison, name)
@@ -233,16 +140,13 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
         _decomposition_section(page, demand, name)
     _assumptions_section(page, assumptions)
     title = HEADINGS["title"].format(name=", ".join(names))
-    head = [f"<h1>{_e(title)}</h1>"]
-    head += [f"<p><b>{_e(n)}</b>: {_e(descriptions[n])}</p>" for n in names
-             if descriptions.get(n)]
+    top = [f"<h1>{escape(title)}</h1>"]
+    top += [f"<p><b>{escape(n)}</b>: {escape(descriptions[n])}</p>" for n in names
+            if descriptions.get(n)]
     meta = HEADINGS["meta"].format(first=years[0], last=years[-1],
                                    version=_version(population))
-    head.append(f'<p class="note">{_e(meta)}</p>')
-    return ("<!DOCTYPE html>\n<html lang=\"no\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title>"
-            f"<style>{CSS}</style><script>{get_plotlyjs()}</script></head>"
-            f"<body>{''.join(head)}{page.contents()}{''.join(page.parts)}</body></html>\n")
+    top.append(f'<p class="note">{escape(meta)}</p>')
+    return page.document(title, top)
 
 
 def write_report(path, *args, **kwargs) -> None:
@@ -254,16 +158,16 @@ def write_report(path, *args, **kwargs) -> None:
 
 def _population_section(page: Page, population: xr.Dataset, name: str) -> None:
     page.heading(HEADINGS["population"], anchor="population")
-    table = age_group_totals(population["pop"])
-    years = summary_years(table.columns)
+    totals = age_group_totals(population["pop"])
+    years = summary_years(totals.columns)
     header = [HEADINGS["age"], *map(str, years), HEADINGS["change"], HEADINGS["change_pct"]]
     rows = []
-    for group, row in table.iterrows():
+    for group, row in totals.iterrows():
         label = HEADINGS["total"] if group == "Total" else str(group)
         base, end = float(row[years[0]]), float(row[years[-1]])
-        rows.append([label, *[_td(number(row[y]), band=label, year=y) for y in years],
-                     _td(number(end - base)), _td(number(100 * (end / base - 1), 1))])
-    page.add(_table(header, rows))
+        rows.append([label, *[cell(number(row[y]), band=label, year=y) for y in years],
+                     cell(number(end - base)), cell(number(100 * (end / base - 1), 1))])
+    page.add(table(header, rows))
     by_age = population["pop"].sum("sex")
     by_band = {band: by_age.sel(age=slice(*AGE_GROUPS[band])).sum("age") for band in BANDS}
     page.chart("population", figs.population_bands(
@@ -307,10 +211,10 @@ def _services_section(page, demand, comparison, name) -> None:
     for sid in [str(s) for s in demand["service"].values]:
         label, unit = _service_text(demand, sid)
         page.heading(label, 3)
-        rows = [[text, *[_td(number(v, DECIMALS.get(var, 0)), service=sid, measure=var,
+        rows = [[text, *[cell(number(v, DECIMALS.get(var, 0)), service=sid, measure=var,
                              year=y) for v, y in zip(values, years)]]
                 for var, text, values in _measure_rows(demand, sid, years)]
-        page.add(_table([HEADINGS["measure"], *map(str, years)], rows))
+        page.add(table([HEADINGS["measure"], *map(str, years)], rows))
         capacity = demand["capacity"].sel(service=sid) if "capacity" in demand else None
         has_capacity = capacity is not None and bool(capacity.notnull().any())
         shortfall = (float(demand["first_shortfall_year"].sel(service=sid))
@@ -369,15 +273,15 @@ def _comparison_section(page, comparison, demand) -> None:
             text, base = per[names[0]][var]
             for n in names:
                 values = per[n].get(var, (text, [np.nan] * len(years)))[1]
-                rows.append([text, n, *[_td(number(v, DECIMALS.get(var, 0)), scenario=n,
+                rows.append([text, n, *[cell(number(v, DECIMALS.get(var, 0)), scenario=n,
                                             service=sid, measure=var, year=y)
                                         for v, y in zip(values, years)]])
                 if n != names[0]:
                     delta = np.asarray(values) - np.asarray(base)
                     rows.append(({"class": "delta"},
-                                 [text, f"Δ {n}", *[_td(number(v, DECIMALS.get(var, 0)))
+                                 [text, f"Δ {n}", *[cell(number(v, DECIMALS.get(var, 0)))
                                                    for v in delta]]))
-        page.add(_table([HEADINGS["measure"], HEADINGS["scenario"], *map(str, years)], rows,
+        page.add(table([HEADINGS["measure"], HEADINGS["scenario"], *map(str, years)], rows,
                         num_from=2))
     if "cost" in comparison:
         totals = {n: comparison["cost"].sel(scenario=n).sum("service", min_count=1) * 1e-6
@@ -422,12 +326,10 @@ def _uncertainty_section(page, unc, population, demand, charts, name) -> None:
     page.chart("p-shortfall", figs.shortfall_probability(
         {labels[s]: unc["p_shortfall"].sel(service=s) for s in with_capacity},
         f"{HEADINGS['p_shortfall']} – {name}", source))
-    rows = []
-    for s in with_capacity:
-        cells = [_td(number(unc[v].sel(service=s)) if v in unc else "", service=s, measure=v)
-                 for v in ("first_year_p50", "first_year_p80")]
-        rows.append([labels[s], *[c.replace("\u00a0", "") for c in cells]])
-    page.add(_table(HEADINGS["first_p"], rows))
+    rows = [[labels[s], *[cell(year_text(unc[v].sel(service=s)) if v in unc else "", service=s,
+                              measure=v) for v in ("first_year_p50", "first_year_p80")]]
+            for s in with_capacity]
+    page.add(table(HEADINGS["first_p"], rows))
 
 
 def _decomposition_section(page, demand, name) -> None:
@@ -438,22 +340,22 @@ def _decomposition_section(page, demand, name) -> None:
     page.heading(HEADINGS["decomposition"].format(first=first, last=last),
                  anchor="decomposition")
     try:
-        table = decompose(demand, None, first, last)
+        effects_table = decompose(demand, None, first, last)
     except (ForecastError, ZeroDivisionError) as exc:
         page.note(HEADINGS["decomposition_missing"].format(error=exc))
         return
     header = [h.format(first=first, last=last) for h in HEADINGS["decomposition_columns"]]
     rows, bars = [], {}
-    for sid, part in table.groupby("service", sort=False):
+    for sid, part in effects_table.groupby("service", sort=False):
         label, _ = _service_text(demand, str(sid))
         effects = dict(zip(part["effect"], part["nok"] * 1e-6))
         bars[label] = [effects.get(e, np.nan) for e in EFFECTS]
         for _, r in part.iterrows():
             rows.append([label, EFFECTS.get(r["effect"], r["effect"]),
                          _translate(str(r["measure"])),
-                         _td(_plain(r["from_value"])), _td(_plain(r["to_value"])),
-                         _td(number(r["change_pct"], 1)), _td(number(r["nok"] * 1e-6, 1))])
-    page.add(_table(header, rows, num_from=3))
+                         cell(plain_number(r["from_value"])), cell(plain_number(r["to_value"])),
+                         cell(number(r["change_pct"], 1)), cell(number(r["nok"] * 1e-6, 1))])
+    page.add(table(header, rows, num_from=3))
     used = [i for i, _ in enumerate(EFFECTS) if any(np.isfinite(v[i]) for v in bars.values())]
     page.chart("decomposition", figs.decomposition_bars(
         [list(EFFECTS.values())[i] for i in used],
@@ -481,8 +383,8 @@ def _assumptions_section(page, assumptions: list[Mapping]) -> None:
         previous = key
         rows.append([str(r.get("section", "")), str(r.get("key", "")),
                      _value_text(r.get("value")), str(r.get("unit", "")),
-                     _td(shown, num=False)])
-    page.add(_table(HEADINGS["assumption_columns"], rows, num_from=99))
+                     cell(shown, num=False)])
+    page.add(table(HEADINGS["assumption_columns"], rows, num_from=99))
 
 
 def _value_text(value) -> str:

@@ -141,17 +141,20 @@ def fan(quantiles: xr.DataArray, title: str, y_title: str, source: str,
     go = _go()
     fig = new_figure(title, y_title, source)
     years = _years(quantiles)
-    q = quantiles
+
+    def at(level):
+        return quantiles.sel(quantile=level, method="nearest")
+
     for lo, hi, alpha in FAN_BANDS:
-        fig.add_trace(go.Scatter(x=years, y=_values(q.sel(quantile=lo, method="nearest")), mode="lines",
+        fig.add_trace(go.Scatter(x=years, y=_values(at(lo)), mode="lines",
                                  line={"width": 0}, showlegend=False,
                                  name=f"{lo * 100:.0f} %", hovertemplate="%{y:,.0f}"))
-        fig.add_trace(go.Scatter(x=years, y=_values(q.sel(quantile=hi, method="nearest")), mode="lines",
+        fig.add_trace(go.Scatter(x=years, y=_values(at(hi)), mode="lines",
                                  line={"width": 0}, fill="tonexty",
                                  fillcolor=f"rgba({FAN_BLUE}, {alpha})",
                                  name=f"{lo * 100:.0f}–{hi * 100:.0f} %",
                                  hovertemplate="%{y:,.0f}"))
-    median = q.sel(quantile=0.5, method="nearest")
+    median = at(0.5)
     if capacity is not None and bool(capacity.notnull().any()):
         cap = capacity.sel(year=years)
         _shortfall(fig, years, median.values, cap.values, "Underdekning (median)")
