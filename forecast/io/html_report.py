@@ -310,12 +310,9 @@ def _uncertainty_section(page, unc, population, demand, charts, name) -> None:
         places = with_capacity[0] if with_capacity else services[0]
     label, unit = (_service_text(demand, places) if demand is not None and
                    places in demand["service"].values else (places, "antall"))
-    capacity = None
+    capacity = None  # capacity is not drawn: the deterministic run's
     if demand is not None and "capacity" in demand and places in demand["service"].values:
         capacity = demand["capacity"].sel(service=places)
-    elif "gap" in unc:  # capacity = need + gap in every draw, so at the median too
-        capacity = (unc["need"] + unc["gap"]).sel(service=places, quantile=0.5,
-                                                  method="nearest")
     page.chart(f"fan-need-{places}", figs.fan(
         unc["need"].sel(service=places), f"{HEADINGS['fan_need'].format(label=label)} – {name}",
         f"Antall ({unit})", source, capacity))
