@@ -97,6 +97,18 @@ def shown_number(page, selector: str) -> float:
                  .replace(",", "."))
 
 
+def y_ticks(page, chart: str) -> list[str]:
+    return page.eval_on_selector_all(f"figure[data-chart='{chart}'] .ytick text",
+                                     "ts => ts.map(t => t.textContent)")
+
+
+def fills(page, chart: str) -> int:
+    """Filled areas drawn in the plot (bands, shortfall), legend symbols not counted."""
+    return page.eval_on_selector_all(
+        f"figure[data-chart='{chart}'] .cartesianlayer path.js-fill",
+        "ps => ps.filter(p => (p.getAttribute('d') || '').length > 10).length")
+
+
 def screenshot(page, tmp_path, name: str):
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -144,6 +156,11 @@ def test_run_report_in_browser(run_folder, browser, tmp_path):
     population = pd.read_csv(run_folder / "population.csv")
     total = population.loc[population["year"] == 2038, "persons"].sum()
     assert shown_number(page, "td[data-band='I alt'][data-year='2038']") == round(total)
+    # counts start at zero; need above capacity (2019 and from 2034) is shaded, and a
+    # service without capacity has nothing to shade
+    for chart in ("population", "need-heldogn", "need-sosialhjelp", "cost"):
+        assert y_ticks(page, chart)[0] == "0", chart
+    assert fills(page, "need-heldogn") == 1 and fills(page, "need-hjemmetjenester") == 0
     # the scenario's own words: its description and the services' labels
     body = page.inner_text("body")
     assert "24-hour care, home care and social assistance at today's coverage" in body
@@ -166,10 +183,9 @@ def test_report_with_draws_in_browser(ldip, browser, tmp_path):
                           "Bærum LDIP")
     assert "1000 trekk" in charts["fan-need-heldogn"][1]
     # three bands and the shortfall above capacity are filled areas
-    fills = page.eval_on_selector_all(
-        "figure[data-chart=fan-need-heldogn] .cartesianlayer path.js-fill",
-        "ps => ps.filter(p => (p.getAttribute('d') || '').length > 10).length")
-    assert fills == 4
+    assert fills(page, "fan-need-heldogn") == 4
+    assert y_ticks(page, "fan-population-80")[0] == "0"
+    assert y_ticks(page, "p-shortfall")[0] == "0" and y_ticks(page, "p-shortfall")[-1] == "100"
     year = uncertainty["first_year_p50"].sel(service="heldogn").item()
     assert shown_number(page, "td[data-service=heldogn][data-measure=first_year_p50]") == year
     screenshot(page, tmp_path, "report_draws")

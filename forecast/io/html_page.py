@@ -83,7 +83,6 @@ class Page:
     def __init__(self, source: str, contents_label: str):
         self.parts: list[str] = []
         self.source = source
-        self.charts: list[str] = []
         self.sections: list[tuple[str, str]] = []
         self.contents_label = contents_label
 
@@ -106,7 +105,6 @@ class Page:
         self.add(f'<p class="note">{escape(text)}</p>')
 
     def chart(self, name: str, fig) -> None:
-        self.charts.append(name)
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
                            config=PLOTLY_CONFIG)
         self.add(f'<figure class="chart" data-chart="{escape(name)}">{body}</figure>')

@@ -135,7 +135,7 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
         if comparison is not None:
             _comparison_section(page, comparison, demand)
     if uncertainty is not None:
-        _uncertainty_section(page, uncertainty, population, demand, charts, name)
+        _uncertainty_section(page, uncertainty, demand, charts, name)
     if demand is not None and "cost" in demand:
         _decomposition_section(page, demand, name)
     _assumptions_section(page, assumptions)
@@ -290,7 +290,7 @@ def _comparison_section(page, comparison, demand) -> None:
             totals, HEADINGS["comparison_cost"], f"Kostnad ({_money(demand)})", page.source))
 
 
-def _uncertainty_section(page, unc, population, demand, charts, name) -> None:
+def _uncertainty_section(page, unc, demand, charts, name) -> None:
     page.heading(HEADINGS["uncertainty"], anchor="uncertainty")
     page.note(HEADINGS["uncertainty_note"].format(draws=unc.attrs.get("draws", "?"),
                                                   seed=unc.attrs.get("seed", "?"),
