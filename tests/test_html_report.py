@@ -25,6 +25,7 @@ from forecast.errors import ForecastError
 from forecast.io.html_page import number
 from forecast.io.html_report import render_report
 from forecast.io.outputs import write_run_outputs
+from forecast.scenario import load_scenario
 
 from conftest import ROOT, synthetic_uncertainty
 
@@ -156,15 +157,21 @@ def test_run_report_in_browser(run_folder, browser, tmp_path):
     population = pd.read_csv(run_folder / "population.csv")
     total = population.loc[population["year"] == 2038, "persons"].sum()
     assert shown_number(page, "td[data-band='I alt'][data-year='2038']") == round(total)
-    # counts start at zero; need above capacity (2019 and from 2034) is shaded, and a
-    # service without capacity has nothing to shade
+    # counts start at zero; need above capacity is shaded (one filled area), a service
+    # without capacity or shortfall has nothing shaded, and the first shortfall year is said
     for chart in ("population", "need-heldogn", "need-sosialhjelp", "cost"):
         assert y_ticks(page, chart)[0] == "0", chart
-    assert fills(page, "need-heldogn") == 1 and fills(page, "need-hjemmetjenester") == 0
-    # the scenario's own words: its description and the services' labels
     body = page.inner_text("body")
-    assert "24-hour care, home care and social assistance at today's coverage" in body
-    assert "Heldøgns omsorgsplasser" in body and "Første år med underdekning: 2019." in body
+    for service, rows in demand.groupby("service"):
+        table = rows.pivot(index="year", columns="measure", values="value")
+        short = (table.index[table["need"] > table["capacity"] + 1e-9]
+                 if "capacity" in table else [])
+        assert fills(page, f"need-{service}") == (1 if len(short) else 0), service
+        if len(short):
+            assert f"Første år med underdekning: {short[0]}." in body
+    # the scenario's own words: its description and the services' labels
+    assert load_scenario(LDIP).description in body
+    assert "Heldøgns omsorgsplasser" in body
     screenshot(page, tmp_path, "report")
 
 
@@ -189,6 +196,23 @@ def test_report_with_draws_in_browser(ldip, browser, tmp_path):
     year = uncertainty["first_year_p50"].sel(service="heldogn").item()
     assert shown_number(page, "td[data-service=heldogn][data-measure=first_year_p50]") == year
     screenshot(page, tmp_path, "report_draws")
+
+
+def test_report_of_a_run_with_draws_in_browser(browser, tmp_path):
+    out = tmp_path / "draws"
+    result = CliRunner().invoke(app, ["run", str(LDIP), "--draws", "30", "--seed", "1",
+                                      "--formats", "csv,html", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page, problems = open_report(browser, out / "report.html")
+    assert problems == []
+    check_charts(page, {"fan-population-80", "fan-need-heldogn", "p-shortfall"}, "Bærum LDIP")
+    assert "30 trekk (seed 1)" in page.inner_text("body")
+    spread = pd.read_csv(out / "uncertainty.csv")
+    p = spread.query("variable == 'p_shortfall' and item == 'heldogn' and year == 2038")
+    shown = shown_number(page, "td[data-service=heldogn][data-measure=p_shortfall]"
+                               "[data-year='2038']")
+    assert shown == round(100 * p["value"].item())
+    screenshot(page, tmp_path, "report_run_draws")
 
 
 def test_compare_report_in_browser(browser, tmp_path):

@@ -60,8 +60,8 @@ HEADINGS = {
     "fan_population": "Befolkning 80 år og over, usikkerhet",
     "fan_need": "{label}: behov og kapasitet, usikkerhet",
     "p_shortfall": "Sannsynlighet for underdekning",
-    "first_p": ("Tjeneste", "Første år sannsynlighet > 50 %",
-                "Første år sannsynlighet > 80 %"),
+    "p_table": "Sannsynlighet for underdekning (%) og første år den passerer 50 og 80 %",
+    "first_p": ("Første år > 50 %", "Første år > 80 %"),
     "decomposition": "Hva driver kostnadsveksten, {first}–{last}",
     "decomposition_chart": "Kostnadsvekst {first}–{last} fordelt på effekter",
     "decomposition_columns": ("Tjeneste", "Effekt", "Mål", "{first}", "{last}", "Endring %",
@@ -323,10 +323,17 @@ def _uncertainty_section(page, unc, demand, charts, name) -> None:
     page.chart("p-shortfall", figs.shortfall_probability(
         {labels[s]: unc["p_shortfall"].sel(service=s) for s in with_capacity},
         f"{HEADINGS['p_shortfall']} – {name}", source))
-    rows = [[labels[s], *[cell(year_text(unc[v].sel(service=s)) if v in unc else "", service=s,
-                              measure=v) for v in ("first_year_p50", "first_year_p80")]]
-            for s in with_capacity]
-    page.add(table(HEADINGS["first_p"], rows))
+    years = summary_years(unc["year"].values)
+    rows = []
+    for s in with_capacity:
+        p = unc["p_shortfall"].sel(service=s, year=years).values * 100.0
+        rows.append([labels[s],
+                     *[cell(number(v), service=s, measure="p_shortfall", year=y)
+                       for v, y in zip(p, years)],
+                     *[cell(year_text(unc[v].sel(service=s)) if v in unc else "", service=s,
+                            measure=v) for v in ("first_year_p50", "first_year_p80")]])
+    page.heading(HEADINGS["p_table"], 3)
+    page.add(table([HEADINGS["measure"], *map(str, years), *HEADINGS["first_p"]], rows))
 
 
 def _decomposition_section(page, demand, name) -> None:
