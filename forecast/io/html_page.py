@@ -80,11 +80,12 @@ def cell(text: str, num: bool = True, **data) -> str:
 class Page:
     """The sections and charts of one report, in order."""
 
-    def __init__(self, source: str, contents_label: str):
+    def __init__(self, source: str, contents_label: str, prepare=None):
         self.parts: list[str] = []
         self.source = source
         self.sections: list[tuple[str, str]] = []
         self.contents_label = contents_label
+        self.prepare = prepare      # called on each figure before it is written
 
     def add(self, text: str) -> None:
         self.parts.append(text)
@@ -105,6 +106,8 @@ class Page:
         self.add(f'<p class="note">{escape(text)}</p>')
 
     def chart(self, name: str, fig) -> None:
+        if self.prepare is not None:
+            self.prepare(fig)
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
                            config=PLOTLY_CONFIG)
         self.add(f'<figure class="chart" data-chart="{escape(name)}">{body}</figure>')

@@ -127,7 +127,7 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
     years = [int(y) for y in population["year"].values]
     source = HEADINGS["source"].format(version=_version(population), name=", ".join(names),
                                        population=_population_source(assumptions))
-    page = Page(source, HEADINGS["contents"])
+    page = Page(source, HEADINGS["contents"], prepare=figs.place_legend)
     _population_section(page, population, name)
     if demand is not None and "need" in demand:
         _services_section(page, demand, comparison, name)

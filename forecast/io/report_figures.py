@@ -14,6 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+# layout in pixels: title, plot, gap to the legend (below the axis title), legend row,
+# source line; the legend is about as wide as the page's charts
+TOP, PLOT_HEIGHT, LEGEND_TOP, LEGEND_ROW, SOURCE_ROW = 60, 280, 48, 22, 28
+LEGEND_WIDTH = 950
 SHORTFALL_FILL = "rgba(214, 39, 40, 0.25)"
 FAN_BLUE = "31, 119, 180"
 # (lower, upper, opacity) of the fan bands, widest first
@@ -40,13 +44,11 @@ def new_figure(title: str, y_title: str, source: str, *, y_from_zero: bool = Tru
     fig = go.Figure()
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
-        template="plotly_white", height=440, separators=", ",
-        margin={"l": 70, "r": 20, "t": 60, "b": 110},
-        legend={"orientation": "h", "y": -0.16, "x": 0, "yanchor": "top"},
-        hovermode="x unified", showlegend=True,
-        annotations=[{"text": source, "xref": "paper", "yref": "paper", "x": 0, "y": -0.36,
+        template="plotly_white", separators=", ", hovermode="x unified", showlegend=True,
+        annotations=[{"text": source, "xref": "paper", "yref": "paper", "x": 0,
                       "xanchor": "left", "yanchor": "top", "showarrow": False,
                       "font": {"size": 11, "color": "#555"}}])
+    place_legend(fig)  # again once the traces are in (Page.chart does)
     fig.update_xaxes(title_text=x_title, tickformat="d")
     fig.update_yaxes(title_text=y_title, tickformat=",.0f")
     if y_range is not None:
@@ -54,6 +56,31 @@ def new_figure(title: str, y_title: str, source: str, *, y_from_zero: bool = Tru
     elif y_from_zero:
         fig.update_yaxes(rangemode="tozero")
     return fig
+
+
+def _legend_rows(names: list[str], width: float = LEGEND_WIDTH) -> int:
+    """Rows a horizontal legend of these names takes (about 6.5 px a character): one if
+    they fit, else plotly wraps them into columns as wide as the widest item."""
+    if not names:
+        return 1
+    items = [45 + 6.5 * len(n) for n in names]
+    if sum(items) <= width:
+        return 1
+    per_row = max(1, int(width // max(items)))
+    return -(-len(names) // per_row)
+
+
+def place_legend(fig) -> None:
+    """Legend and source line below the plot, with room for as many legend rows as the
+    traces need, so neither overlaps the other; the plot keeps its height."""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    legend_rows = _legend_rows(names) * LEGEND_ROW
+    fig.update_layout(
+        height=TOP + PLOT_HEIGHT + LEGEND_TOP + legend_rows + SOURCE_ROW,
+        margin={"l": 70, "r": 20, "t": TOP, "b": LEGEND_TOP + legend_rows + SOURCE_ROW},
+        legend={"orientation": "h", "x": 0, "y": -LEGEND_TOP / PLOT_HEIGHT,
+                "yanchor": "top"})
+    fig.layout.annotations[0].y = -(LEGEND_TOP + legend_rows + 6) / PLOT_HEIGHT
 
 
 def population_bands(by_band: Mapping[str, xr.DataArray], title: str, source: str):
