@@ -40,6 +40,8 @@ HEADINGS = {
     "change": "Endring",
     "change_pct": "Endring %",
     "services": "Tjenester: behov, kapasitet og kostnad",
+    "services_first": "Tabellene gjelder {first}; alternativene står side om side lenger "
+                      "ned.",
     "need_capacity": "{label}: behov og kapasitet",
     "need_only": "{label}: behov",
     "measure": "Mål",
@@ -179,6 +181,8 @@ def _money(demand: xr.Dataset) -> str:
 
 
 def _service_text(demand: xr.Dataset, sid: str) -> tuple[str, str]:
+    if sid not in demand["service"].values:  # an alternative's own service (compare)
+        return sid, "antall"
     row = demand.sel(service=sid)
     label = str(row["label"].values) if "label" in row.coords else sid
     unit = str(row["unit"].values) if "unit" in row.coords else "antall"
@@ -206,6 +210,8 @@ def _measure_rows(demand: xr.Dataset, sid: str, years: list[int]) -> list[tuple[
 
 def _services_section(page, demand, comparison, name) -> None:
     page.heading(HEADINGS["services"], anchor="services")
+    if comparison is not None:
+        page.note(HEADINGS["services_first"].format(first=name))
     years = summary_years(demand["year"].values)
     first, last = int(demand["year"][0]), int(demand["year"][-1])
     for sid in [str(s) for s in demand["service"].values]:
