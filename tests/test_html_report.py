@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -181,20 +182,25 @@ def ldip():
 
 
 def test_report_with_draws_in_browser(ldip, browser, tmp_path):
-    uncertainty = synthetic_uncertainty(ldip.population, ldip.demand)
+    years = ldip.demand["year"].values
+    rising = list((years - years[0]) / (years[-1] - years[0]))   # 0 in the base year, 1 last
+    uncertainty = synthetic_uncertainty(ldip.population, ldip.demand, {"heldogn": rising})
     write_run_outputs(tmp_path / "out", ldip.population, ldip.demand, ldip.assumptions(),
                       {"html"}, charts={"places": "heldogn"}, uncertainty=uncertainty)
     page, problems = open_report(browser, tmp_path / "out" / "report.html")
     assert problems == []
     charts = check_charts(page, {"fan-population-80", "fan-need-heldogn", "p-shortfall"},
                           "Bærum LDIP")
-    assert "1000 trekk" in charts["fan-need-heldogn"][1]
+    assert f"{uncertainty.attrs['draws']} trekk" in charts["fan-need-heldogn"][1]
     # three bands and the shortfall above capacity are filled areas
     assert fills(page, "fan-need-heldogn") == 4
     assert y_ticks(page, "fan-population-80")[0] == "0"
     assert y_ticks(page, "p-shortfall")[0] == "0" and y_ticks(page, "p-shortfall")[-1] == "100"
-    year = uncertainty["first_year_p50"].sel(service="heldogn").item()
-    assert shown_number(page, "td[data-service=heldogn][data-measure=first_year_p50]") == year
+    # the probability passes 50 % in the first year after the middle of the period
+    first = years[np.asarray(rising) > 0.5][0]
+    assert shown_number(page, "td[data-service=heldogn][data-measure=first_year_p50]") == first
+    assert shown_number(page, "td[data-service=heldogn][data-measure=p_shortfall]"
+                              f"[data-year='{years[-1]}']") == 100
     screenshot(page, tmp_path, "report_draws")
 
 
