@@ -121,28 +121,34 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
     size = int(max(1, min(n_reg, chunk_bytes // max(per_region, 1))))
     chunks = [(lo, min(n_reg, lo + size)) for lo in range(0, n_reg, size)]
     args = (a.base_year, config, costs, tuple(quantiles))
+    parts, sums = [], {}
+
+    def take(part: dict) -> None:
+        # per-draw sums over regions are added up as chunks arrive, not kept per chunk
+        for k in [k for k in part if k.startswith("sum_")]:
+            value = part.pop(k)
+            sums[k] = value if k not in sums else sums[k] + value
+        parts.append(part)
+
     if scheduler:
-        parts = _on_dask(scheduler, plan, chunks, args, advance)
+        for part in _on_dask(scheduler, plan, chunks, args, advance):
+            take(part)
     else:
-        parts = []
         for lo, hi in chunks:
-            parts.append(reduce_chunk(plan, lo, hi, *args))
+            take(reduce_chunk(plan, lo, hi, *args))
             if advance is not None:
                 advance(hi - lo)
-    merged = {}
+    q = np.asarray(quantiles, dtype=float)
+    merged = {"total_" + k[4:]: np.quantile(v, q, axis=0) for k, v in sums.items()}
     for k in parts[0]:
-        if k.startswith("sum_"):   # per-draw sums over every region, then their quantiles
-            merged["total_" + k[4:]] = np.quantile(sum(p[k] for p in parts),
-                                                   np.asarray(quantiles, dtype=float), axis=0)
-        else:
-            merged[k] = np.concatenate([p[k] for p in parts],
-                                       axis=1 if k in ("pop_band", "need", "gap", "cost") else 0)
+        merged[k] = np.concatenate([p[k] for p in parts],
+                                   axis=1 if k in ("pop_band", "need", "gap", "cost") else 0)
     return _dataset(merged, inputs, a, settings, config, quantiles)
 
 
-def _on_dask(address: str, plan, chunks, args, advance) -> list[dict]:
+def _on_dask(address: str, plan, chunks, args, advance):
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
     except ImportError:
         from .errors import ForecastError
         raise ForecastError("running on a scheduler needs dask.distributed; install it with "
@@ -152,11 +158,13 @@ def _on_dask(address: str, plan, chunks, args, advance) -> list[dict]:
         remote = client.scatter(plan, broadcast=True)
         futures = [client.submit(_reduce_task, remote, lo, hi, *args, pure=False)
                    for lo, hi in chunks]
-        if advance is not None:
-            for fut in as_completed(futures):
-                lo, hi = chunks[futures.index(fut)]
+        # in chunk order, so the sums over regions add up as in the local run; each result
+        # is released once taken
+        for fut, (lo, hi) in zip(futures, chunks):
+            yield fut.result()
+            fut.release()
+            if advance is not None:
                 advance(hi - lo)
-        return client.gather(futures)
 
 
 def _dataset(m: dict, inputs, a, settings, config, quantiles) -> xr.Dataset:
