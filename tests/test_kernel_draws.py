@@ -134,3 +134,7 @@ def test_shapes_it_does_not_handle_are_refused():
         project_groups(*args[:6], by_draw, *args[7:], e, out)
     with pytest.raises(ValueError, match="fert has 3 draws"):
         project_groups(*args[:4], args[4][:3], *args[5:], e, out)
+    with pytest.raises(ValueError, match="group_edges"):
+        project_groups(*args, np.array([0, 50, 40, 106]), np.empty((4, 2, 4, 2, 3)))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        project_groups(*args, e, np.empty((1, 2, 4, 2, 4)).transpose(4, 1, 2, 3, 0))

@@ -297,8 +297,15 @@ def project_groups(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, out
                        ("out_level", out_level, n_draw), ("fem_share", fem_share, n_draw)):
         if x.shape[0] not in (1, n):
             raise ValueError(f"{name} has {x.shape[0]} draws, expected 1 or {n}")
-    project_groups_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate,
-                          out_level, np.asarray(group_edges, dtype=np.int64), group_pop)
+    edges = np.asarray(group_edges, dtype=np.int64)
+    if edges[0] < 0 or edges[-1] > N_AGE or np.any(np.diff(edges) < 0):
+        raise ValueError(f"group_edges {edges.tolist()}: expected non-decreasing ages in 0..{N_AGE}")
+    if group_pop.dtype != np.float64 or not group_pop.flags.c_contiguous:
+        raise ValueError("group_pop must be a C-contiguous float64 array (written in place)")
+    c = np.ascontiguousarray   # one compiled signature: C-contiguous float64 everywhere
+    project_groups_kernel(*(c(x, dtype=float) for x in (pop0, surv, half, asfr, fert, fem_share,
+                                                         inmig, in_level, outrate, out_level)),
+                          edges, group_pop)
 
 
 @njit(cache=True, parallel=True)
