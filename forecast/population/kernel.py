@@ -48,6 +48,10 @@ Outputs, each written only when the caller passes it with a non-empty first dim 
 internal_in, internal_out (D, R, T, 2, 106); group_pop (D, R, T+1, 2, G) persons in the age
 groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106) the stock
 at the end.
+
+project_groups (project_groups_kernel) computes only group_pop for regions that exchange
+nobody, with the same arithmetic, for the Monte Carlo draws: blocks of draws outermost so each
+block's survival rows are read once for every region.
 """
 
 from __future__ import annotations
@@ -266,6 +270,138 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, k_lo, k_h
                                              + pool1[s, k] * half[h0, h1, h2, s, k + 1])
                 else:
                     nxt[j, s, k] += share * pool0[s, k] * half[h0, h1, h2, s, k]
+
+
+# --- the draws' kernel: persons by age group only, no exchange --------------------------------
+
+DRAW_BLOCK = 16   # draws whose survival rows (2 x 34 kB each) stay in L2 while every region runs
+
+
+def project_groups(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate,
+                   out_level, group_edges, group_pop):
+    """project_kernel's group_pop (D, R, T+1, 2, G) for regions that exchange nobody, with the
+    same arithmetic, specialised for many draws: survival and half (D|1, 1, T, 2, 107) shared
+    by the regions, asfr (1, 1, T|1, 106) and inmig, outrate (1, R|1, T|1, 2, 106) shared by
+    the draws; fert, in_level, out_level (D|1, R|1, T|1), fem_share (D|1, T). Checks the
+    shapes, then runs project_groups_kernel."""
+    n_draw, n_reg, n_year = group_pop.shape[0], pop0.shape[0], surv.shape[2]
+    expect = {"surv": (surv, (None, 1, n_year, 2, N_SURV)),
+              "half": (half, (surv.shape[0], 1, n_year, 2, N_SURV)),
+              "asfr": (asfr, (1, 1, None, N_AGE)), "inmig": (inmig, (1, None, None, 2, N_AGE)),
+              "outrate": (outrate, (1, None, None, 2, N_AGE)),
+              "group_pop": (group_pop, (n_draw, n_reg, n_year + 1, 2, len(group_edges) - 1))}
+    for name, (x, shape) in expect.items():
+        if x.ndim != len(shape) or any(n is not None and m != n for m, n in zip(x.shape, shape)):
+            raise ValueError(f"{name} has shape {x.shape}, expected {shape} (None: any)")
+    for name, x, n in (("surv", surv, n_draw), ("fert", fert, n_draw), ("in_level", in_level, n_draw),
+                       ("out_level", out_level, n_draw), ("fem_share", fem_share, n_draw)):
+        if x.shape[0] not in (1, n):
+            raise ValueError(f"{name} has {x.shape[0]} draws, expected 1 or {n}")
+    edges = np.asarray(group_edges, dtype=np.int64)
+    if edges[0] < 0 or edges[-1] > N_AGE or np.any(np.diff(edges) < 0):
+        raise ValueError(f"group_edges {edges.tolist()}: expected non-decreasing ages in 0..{N_AGE}")
+    if group_pop.dtype != np.float64 or not group_pop.flags.c_contiguous:
+        raise ValueError("group_pop must be a C-contiguous float64 array (written in place)")
+    c = np.ascontiguousarray   # one compiled signature: C-contiguous float64 everywhere
+    project_groups_kernel(*(c(x, dtype=float) for x in (pop0, surv, half, asfr, fert, fem_share,
+                                                         inmig, in_level, outrate, out_level)),
+                          edges, group_pop)
+
+
+@njit(cache=True, parallel=True)
+def project_groups_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate,
+                          out_level, group_edges, group_pop):
+    """See project_groups. Work items are a block of DRAW_BLOCK draws × a part of the regions:
+    the block's survival rows are read from memory once and reused from cache by every region
+    of the part (the survival of 10,000 draws is 340 MB per array, so reading it once per
+    projection, as project_kernel does, costs more than the projection)."""
+    n_draw, n_reg, n_year = group_pop.shape[0], pop0.shape[0], surv.shape[2]
+    # flat rows, indexed with offsets: no array views (reference counts) in the loops
+    sv = surv.reshape(surv.shape[0], n_year * 2 * N_SURV)
+    hv = half.reshape(half.shape[0], n_year * 2 * N_SURV)
+    i_rows = inmig.reshape(inmig.shape[1], inmig.shape[2] * 2 * N_AGE)
+    o_rows = outrate.reshape(outrate.shape[1], outrate.shape[2] * 2 * N_AGE)
+    f_rows = asfr.reshape(asfr.shape[2], N_AGE)
+    p_rows = pop0.reshape(n_reg, 2 * N_AGE)
+    # the ages where each year's fertility schedule is not zero (others add nothing)
+    f_span = np.zeros((f_rows.shape[0], 2), dtype=np.uint64)
+    for t in range(f_rows.shape[0]):
+        for a in range(1, N_AGE):
+            if f_rows[t, a] != 0.0:
+                if f_span[t, 1] == 0:
+                    f_span[t, 0] = a
+                f_span[t, 1] = a + 1
+    n_block = (n_draw + DRAW_BLOCK - 1) // DRAW_BLOCK
+    n_part = min(n_reg, max(1, 64 // n_block))   # enough items for every thread when D is small
+    n_item = n_block * n_part
+    n_chunk = min(n_item, 256)
+    for c in prange(n_chunk):
+        cur = np.empty(2 * N_AGE)
+        nxt = np.empty(2 * N_AGE)
+        base = np.empty((2, group_edges.shape[0] - 1))
+        for item in range(c * n_item // n_chunk, (c + 1) * n_item // n_chunk):
+            blk, part = item // n_part, item % n_part
+            for r in range(part * n_reg // n_part, (part + 1) * n_reg // n_part):
+                _region_draws(p_rows, sv, hv, f_rows, f_span, fert, fem_share, i_rows, in_level,
+                              o_rows, out_level, group_edges, r, blk * DRAW_BLOCK,
+                              min(n_draw, (blk + 1) * DRAW_BLOCK), cur, nxt, base, group_pop)
+
+
+@njit(cache=True, fastmath=FAST)
+def _region_draws(pop0, sv, hv, asfr, f_span, fert, fem_share, inmig, in_level, outrate,
+                  out_level, group_edges, r, d_lo, d_hi, cur, nxt, base, group_pop):
+    """Draws d_lo..d_hi-1 of region r, one after the other, each vectorised over ages (the
+    timing equations of the module docstring with no movers between regions). Indices are
+    unsigned: no negative-index handling in the loops, so LLVM vectorises them."""
+    n_year, n_group, top = group_pop.shape[2] - 1, group_edges.shape[0] - 1, N_AGE - 1
+    one = np.uint64(1)
+    ri, ro = _ix(inmig.shape[0], r), _ix(outrate.shape[0], r)
+    for s in range(2):   # the base year's groups are the same in every draw
+        for g in range(n_group):
+            total = 0.0
+            for a in range(np.uint64(s * N_AGE + group_edges[g]),
+                           np.uint64(s * N_AGE + group_edges[g + 1])):
+                total += pop0[r, a]
+            base[s, g] = total
+    for d in range(d_lo, d_hi):
+        ds, dh = _ix(sv.shape[0], d), _ix(hv.shape[0], d)
+        for a in range(2 * N_AGE):
+            cur[a] = pop0[r, a]
+        for s in range(2):
+            for g in range(n_group):
+                group_pop[d, r, 0, s, g] = base[s, g]
+        for t in range(n_year):
+            li = in_level[_at(in_level, d, r, t)]
+            lo = out_level[_at(out_level, d, r, t)]
+            fe = fert[_at(fert, d, r, t)]
+            fem = fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)]
+            mi = np.uint64(t * 2 * N_AGE if inmig.shape[1] > 2 * N_AGE else 0)
+            mo = np.uint64(t * 2 * N_AGE if outrate.shape[1] > 2 * N_AGE else 0)
+            for s in range(2):   # ages 1..104, then the open group
+                so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
+                for k in range(one, np.uint64(top)):
+                    nxt[p + k] = ((1.0 - outrate[ro, mo + p + k] * lo) * cur[p + k - one]
+                                  * sv[ds, so + k] + inmig[ri, mi + p + k] * li * hv[dh, so + k])
+                k = np.uint64(top)
+                nxt[p + k] = ((1.0 - outrate[ro, mo + p + k] * lo)
+                              * (cur[p + k - one] * sv[ds, so + k] + cur[p + k] * sv[ds, so + k + one])
+                              + inmig[ri, mi + p + k] * li * hv[dh, so + k + one])
+            ft = _ix(asfr.shape[0], t)
+            total = 0.0
+            for a in range(f_span[ft, 0], f_span[ft, 1]):
+                total += asfr[ft, a] * (cur[a] + nxt[a])
+            total *= 0.5 * fe
+            for s in range(2):   # age 0, then the groups at the end of the year
+                so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
+                born = total * fem if s == 0 else total * (1.0 - fem)
+                nxt[p] = ((1.0 - outrate[ro, mo + p] * lo) * born * sv[ds, so]
+                          + inmig[ri, mi + p] * li * hv[dh, so])
+                for g in range(n_group):
+                    acc = 0.0
+                    for a in range(p + np.uint64(group_edges[g]), p + np.uint64(group_edges[g + 1])):
+                        acc += nxt[a]
+                    group_pop[d, r, t + 1, s, g] = acc
+            cur, nxt = nxt, cur
 
 
 def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:

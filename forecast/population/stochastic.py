@@ -51,7 +51,7 @@ import pandas as pd
 import xarray as xr
 from numba import njit, prange
 
-from .kernel import N_AGE, N_SURV, empty, project_kernel
+from .kernel import N_AGE, N_SURV, project_groups
 from .migration_residual import residual_net_migration
 from .model import (BANDS, PopulationAssumptions, PopulationInputs, band_edges, e0_targets,
                     fertility_arrays, migration_arrays, project_population)
@@ -712,13 +712,10 @@ def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
     fert = np.ascontiguousarray(plan.fert * inputs.fert_level[None, lo:hi, None])
     in_level = np.ascontiguousarray(in_lv * reg(mig["in_level"]))
     out_level = np.ascontiguousarray(out_lv * reg(mig["out_level"]))
-    zeros = np.zeros((1, 1, 2, N_AGE))
     group = np.empty((plan.n_draws, hi - lo, plan.n_year + 1, 2, len(plan.edges) - 1))
-    project_kernel(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
+    project_groups(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
                    plan.half, plan.asfr, fert, plan.fem_share, reg(mig["inmig"]), in_level,
-                   reg(mig["outrate"]), out_level, zeros, zeros, False, plan.edges,
-                   empty(5), empty(4), empty(5), empty(5), empty(5), empty(5), empty(5),
-                   group, empty(4))
+                   reg(mig["outrate"]), out_level, plan.edges, group)
     factors = old_age_factors(plan.components, plan.n_draws, keys, plan.n_year, plan.seed,
                               plan.old_population[lo:hi], plan.vary)
     apply_old_age(group, factors, plan.edges)

@@ -1,0 +1,140 @@
+"""kernel.project_groups, the draws' kernel, against project_kernel (whose numbers
+tests/test_kernel.py checks by hand, with Leslie matrices and the accounting identity) and
+against a null projection a person can follow: nobody dies, moves or is born, so every
+cohort only ages."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from forecast.population.kernel import (DRAW_BLOCK, N_AGE, N_SURV, empty, project_groups,
+                                        project_kernel)
+
+TOL = 1e-12  # relative
+
+
+def c(x):
+    return np.ascontiguousarray(x, dtype=float)
+
+
+def draws_case(seed, D, R, T, edges, vary_regions=True, shared_surv=False, yearly_rates=False):
+    """Random arguments in the layout of the uncertainty run: survival by draw (D, 1, T, 2,
+    107) (or shared), asfr shared (1, 1, T, 106), fertility factor and migration levels by
+    draw and region (D, R, T) (by draw only without vary_regions), migration schedules by
+    region (1, R, 1, 2, 106) (by year too with yearly_rates)."""
+    rng = np.random.default_rng(seed)
+    surv = 1.0 - rng.uniform(0.0, 0.3, (1 if shared_surv else D, 1, T, 2, N_SURV))
+    asfr = rng.uniform(0.0, 0.15, (1, 1, T, N_AGE))
+    asfr[..., :15] = 0.0
+    asfr[..., 50:] = 0.0
+    n_r = R if vary_regions else 1
+    fert = rng.uniform(0.5, 1.5, (D, n_r, T))
+    fem = rng.uniform(0.45, 0.55, (1, T))
+    years = T if yearly_rates else 1
+    inmig = rng.uniform(0.0, 50.0, (1, R, years, 2, N_AGE))
+    in_level = rng.uniform(0.0, 2.0, (D, n_r, T))
+    outrate = rng.uniform(0.0, 0.5, (1, R, years, 2, N_AGE))
+    out_level = rng.uniform(0.0, 1.5, (D, n_r, T))
+    pop0 = rng.uniform(0.0, 1000.0, (R, 2, N_AGE))
+    args = (c(pop0), c(surv), c(np.sqrt(surv)), c(asfr), c(fert), c(fem), c(inmig), c(in_level),
+            c(outrate), c(out_level))
+    return args, np.asarray(edges, dtype=np.int64)
+
+
+def by_project_kernel(args, edges, D):
+    R, T = args[0].shape[0], args[1].shape[2]
+    out = np.full((D, R, T + 1, 2, len(edges) - 1), np.nan)
+    zeros = np.zeros((1, 1, 2, N_AGE))
+    project_kernel(*args, zeros, zeros, False, edges, empty(5), empty(4), *(empty(5),) * 5,
+                   out, empty(4))
+    return out
+
+
+def by_project_groups(args, edges, D):
+    R, T = args[0].shape[0], args[1].shape[2]
+    out = np.full((D, R, T + 1, 2, len(edges) - 1), np.nan)
+    project_groups(*args, edges, out)
+    return out
+
+
+CASES = [  # D, R, T, edges
+    (1, 1, 20, [0, 6, 16, 67, 80, 90, 106]),
+    (1, 5, 3, [0, 106]),
+    (DRAW_BLOCK, 1, 5, [0, 1, 105, 106]),
+    (37, 3, 20, [0, 6, 16, 67, 80, 90, 106]),
+    (2 * DRAW_BLOCK + 1, 7, 4, [0, 20, 40, 67, 68, 106]),
+    (100, 2, 2, [0, 6, 16, 20, 25, 45, 55, 67, 73, 80, 85, 90, 106]),
+]
+
+
+@pytest.mark.parametrize("D,R,T,edges", CASES)
+@pytest.mark.parametrize("vary_regions", [True, False])
+def test_equals_project_kernel_group_pop(D, R, T, edges, vary_regions):
+    args, e = draws_case(D * 1000 + R * 10 + T, D, R, T, edges, vary_regions)
+    ref = by_project_kernel(args, e, D)
+    got = by_project_groups(args, e, D)
+    assert np.isfinite(got).all()
+    assert np.abs(got - ref).max() <= TOL * np.abs(ref).max()
+    # and cell by cell, relative to each cell
+    assert np.allclose(got, ref, rtol=TOL, atol=0.0)
+
+
+@pytest.mark.parametrize("shared_surv,yearly_rates", [(True, False), (False, True),
+                                                      (True, True)])
+def test_shared_survival_and_yearly_schedules(shared_surv, yearly_rates):
+    args, e = draws_case(7, 20, 4, 6, [0, 6, 16, 67, 80, 90, 106], True, shared_surv,
+                         yearly_rates)
+    ref = by_project_kernel(args, e, 20)
+    assert np.allclose(by_project_groups(args, e, 20), ref, rtol=TOL, atol=0.0)
+
+
+def test_same_numbers_with_any_number_of_threads():
+    args, e = draws_case(3, 5 * DRAW_BLOCK + 3, 6, 20, [0, 6, 16, 67, 80, 90, 106])
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = by_project_groups(args, e, 5 * DRAW_BLOCK + 3)
+    finally:
+        numba.set_num_threads(threads)
+    every = by_project_groups(args, e, 5 * DRAW_BLOCK + 3)
+    assert np.array_equal(one, every)
+
+
+def test_null_projection_cohorts_only_age():
+    """Survival 1, no fertility, no migration: 10 persons aged 3 and 7 aged 60 (women),
+    groups 0-4, 5-59, 60+. After 2 years the 10 are 5 (group 5-59); after 57 years they are
+    60 (60+); the 7 stay 60+ (the open group keeps them at 105+)."""
+    T, D, R = 60, 3, 2
+    pop0 = np.zeros((R, 2, N_AGE))
+    pop0[:, 0, 3] = 10.0
+    pop0[:, 0, 60] = 7.0
+    surv = np.ones((D, 1, T, 2, N_SURV))
+    zeros = np.zeros((1, 1, 1, 2, N_AGE))
+    args = (pop0, surv, surv.copy(), np.zeros((1, 1, T, N_AGE)), np.ones((D, 1, T)),
+            np.full((1, T), 0.5), zeros, np.ones((D, R, T)), zeros.copy(), np.ones((D, 1, T)))
+    edges = np.array([0, 5, 60, N_AGE], dtype=np.int64)
+    got = by_project_groups(args, edges, D)
+    women = got[:, :, :, 0]
+    assert (got[:, :, :, 1] == 0.0).all()
+    assert (women[:, :, :2] == [10.0, 0.0, 7.0]).all()       # aged 3 and 4
+    assert (women[:, :, 2:57] == [0.0, 10.0, 7.0]).all()     # aged 5..59
+    assert (women[:, :, 57:] == [0.0, 0.0, 17.0]).all()      # 60 and over
+
+
+def test_shapes_it_does_not_handle_are_refused():
+    args, e = draws_case(1, 4, 2, 3, [0, 106])
+    out = np.empty((4, 2, 4, 2, 1))
+    by_region = c(np.broadcast_to(args[1], (4, 2, 3, 2, N_SURV)))
+    with pytest.raises(ValueError, match="surv has shape"):
+        project_groups(args[0], by_region, np.sqrt(by_region), *args[3:], e, out)
+    by_draw = c(np.broadcast_to(args[6], (4, 2, 1, 2, N_AGE)))
+    with pytest.raises(ValueError, match="inmig has shape"):
+        project_groups(*args[:6], by_draw, *args[7:], e, out)
+    with pytest.raises(ValueError, match="fert has 3 draws"):
+        project_groups(*args[:4], args[4][:3], *args[5:], e, out)
+    with pytest.raises(ValueError, match="group_edges"):
+        project_groups(*args, np.array([0, 50, 40, 106]), np.empty((4, 2, 4, 2, 3)))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        project_groups(*args, e, np.empty((1, 2, 4, 2, 4)).transpose(4, 1, 2, 3, 0))
