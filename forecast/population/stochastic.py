@@ -492,8 +492,8 @@ def apply_old_age(group: np.ndarray, factors: np.ndarray, edges: np.ndarray) -> 
     lows = np.asarray(edges)[:-1]
     for j, (lo, hi) in enumerate(OLD_BANDS.values()):
         cells = np.flatnonzero((lows >= lo) & (lows <= hi))
-        if len(cells):
-            group[..., cells] *= factors[:, :, :, j, None, None]
+        if len(cells):   # the cells of a band are contiguous: a slice, no copy
+            group[..., cells[0]:cells[-1] + 1] *= factors[:, :, :, j, None, None]
 
 
 def migration_levels(delta: np.ndarray, gross_rate=None) -> tuple[np.ndarray, np.ndarray]:
