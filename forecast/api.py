@@ -43,6 +43,7 @@ def project(scenario: Scenario | str | Path | None = None, regions=None,
                                 attrs=provenance(scenario))
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
+    check_finite_population(ds, scenario)
     if inputs.layout == "single":
         return ds.isel(region=0, drop=True)
     if inputs.layout == "areas":
@@ -90,6 +91,62 @@ def population_assumptions(scenario: Scenario) -> list[dict]:
             rows.append({"section": section, "key": key, "value": value, "unit": "",
                          "source": source})
     return rows
+
+
+# --- results that are not finite: an error naming the assumption behind them --------------
+# The bounds (forecast/bounds.py) keep single values sane; a combination can still overflow
+# (e.g. capacity openings that sum past the largest float). Only ±inf is checked: NaN marks
+# "not applicable" in these results (no capacity, no unit cost, the last year's flows).
+
+POPULATION_KEYS = ("fertility.tfr", "fertility.tfr_shift", "migration.in_level",
+                   "migration.out_level", "migration.components", "housing.dwellings",
+                   "housing.persons_per_dwelling", "housing.programme_file",
+                   "areas.housing_file")
+# demand variable -> the service's key that feeds it (in the order they are computed)
+DEMAND_KEYS = {"coverage": "coverage", "need": "users", "capacity": "capacity",
+               "gap": "capacity", "hours": "intensity", "volume": "users",
+               "unit_cost": "cost.unit_cost", "cost": "cost.unit_cost",
+               "investment": "cost.investment_per_place"}
+
+
+def _first_infinite_year(values) -> int | None:
+    """The first year in which `values` (a DataArray with a `year` dim) holds ±inf."""
+    import numpy as np
+
+    other = [d for d in values.dims if d != "year"]
+    bad = np.isinf(values).any(other) if other else np.isinf(values)
+    years = values["year"].values[bad.values]
+    return int(years[0]) if len(years) else None
+
+
+def check_finite_population(ds, scenario: Scenario) -> None:
+    for name in ("pop", "births", "deaths", "inmig", "outmig"):
+        if name not in ds:
+            continue
+        year = _first_infinite_year(ds[name])
+        if year is not None:
+            given = [k for k in POPULATION_KEYS
+                     if k.split(".")[1] in scenario.section(k.split(".")[0])]
+            raise ScenarioError(f"the projected {name} is not finite from {year}; expected "
+                                "finite counts: check the assumptions of fertility, migration "
+                                "and housing", file=str(scenario.file),
+                                key=", ".join(given) or "fertility, migration")
+
+
+def check_finite_demand(demand, config) -> None:
+    for sid in demand["service"].values:
+        for name, key in DEMAND_KEYS.items():
+            if name not in demand:
+                continue
+            year = _first_infinite_year(demand[name].sel(service=sid))
+            if year is not None:
+                service = config.services[str(sid)]
+                if key == "intensity":
+                    key = next(k for k in ("hours_per_user_week", "hours_per_user_year",
+                                           "months_per_user") if getattr(service, k) is not None)
+                raise ScenarioError(f"the {name} is not finite from {year}; expected finite "
+                                    "numbers: check this assumption",
+                                    key=f"services.{sid}.{key}")
 
 
 def check_charts(scenario: Scenario, services: list[str]) -> None:
@@ -195,6 +252,7 @@ def run(scenario: Scenario | str | Path | None = None, regions=None,
                             config.services)
         check_charts(scenario, list(config.services))
         demand = compute_cost(compute_demand(population, config), costs)
+        check_finite_demand(demand, config)
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
     demand.attrs.update(provenance(scenario))

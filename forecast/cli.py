@@ -8,14 +8,89 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from .errors import ForecastError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+# usage errors: typer >= 0.25 carries its own copy of click, older ones use click
+_CLICK_ERRORS = tuple(e for e in (getattr(typer, "TyperException", None),
+                                  getattr(getattr(typer.core, "click", None), "ClickException",
+                                          None)) if e is not None)
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, with every error on one line: usage errors (an unknown option, a
+    missing or malformed value) and ForecastError print `error: ...` to stderr and exit 2,
+    without the usage text or a box around the message."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():   # help without the type after an argument's
+            for param in command.params:         # name ("SCENARIO <path>"): the name says it
+                if param.param_type_name == "argument":
+                    param.display_type_rich = lambda ctx: None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                # numpy's overflow warnings: results that are not finite are an error of
+                # their own (forecast.api), which names the assumption
+                warnings.filterwarnings("ignore", "overflow", RuntimeWarning)
+                warnings.filterwarnings("ignore", "invalid value", RuntimeWarning)
+                code = super().main(args=args, prog_name=prog_name,
+                                    complete_var=complete_var, standalone_mode=False, **extra)
+        except _CLICK_ERRORS as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":   # plain `forecast`: the help
+                typer.echo(exc.format_message())
+                code = 0
+            else:
+                ctx = getattr(exc, "ctx", None)
+                where = f"{ctx.command_path}: " if ctx is not None else ""
+                typer.echo(f"error: {where}{_one_line(exc.format_message())}", err=True)
+                code = exc.exit_code
+        except ForecastError as exc:
+            typer.echo(f"error: {_one_line(str(exc))}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# rich_markup_mode=None: click's plain help, which shows a metavar only where one is set
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  cls=_Group,
                   help="Open demographic demand forecasting for Norwegian municipalities.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        typer.echo(f"forecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version,
+                                          is_eager=True, help="Show the version and exit.")):
+    """Open demographic demand forecasting for Norwegian municipalities."""
+
+
+QuietOpt = typer.Option(False, "--quiet", "-q",
+                        help="No progress bar (it is drawn on stderr, only on a terminal).")
 
 
 class PopFormat(str, Enum):
@@ -101,15 +176,15 @@ ScenarioArg = typer.Argument(None, help="Scenario file (TOML). Default: the Bær
                                         "alternative (scenarios/baerum-mmmm.toml), or with "
                                         "--municipality/--all the national one "
                                         "(scenarios/norway-mmmm.toml).")
-MunicipalityOpt = typer.Option(None, "--municipality", "-m",
+MunicipalityOpt = typer.Option(None, "--municipality", "-m", metavar="CODE",
                                help="Municipality code or name (repeat for several); needs a "
                                     "scenario with a multi-region population file.")
 AllOpt = typer.Option(False, "--all", help="Every municipality of the population file.")
-DrawsOpt = typer.Option(None, "--draws", help="Number of stochastic draws (overrides the "
+DrawsOpt = typer.Option(None, "--draws", metavar="N", help="Number of stochastic draws (overrides the "
                                               "scenario's [uncertainty] draws; 0: deterministic "
                                               "only).")
-SeedOpt = typer.Option(None, "--seed", help="Seed of the draws (same seed, same numbers).")
-SchedulerOpt = typer.Option(None, "--scheduler", help="Address of a dask.distributed "
+SeedOpt = typer.Option(None, "--seed", metavar="N", help="Seed of the draws (same seed, same numbers).")
+SchedulerOpt = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Address of a dask.distributed "
                                                       "scheduler to run the draws on.")
 NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
 NORWAY_SERVICES_SCENARIO = REPO_ROOT / "scenarios" / "norway-tjenester.toml"
@@ -145,14 +220,16 @@ def _print_regions(ds, title: str) -> None:
 def project(scenario: Optional[Path] = ScenarioArg,
             municipality: Optional[list[str]] = MunicipalityOpt,
             all_: bool = AllOpt,
-            out: Optional[Path] = typer.Option(None, "--out", help="Folder to write results to."),
-            format: PopFormat = typer.Option(PopFormat.csv, "--format",
+            out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER",
+                                               help="Folder to write results to."),
+            format: PopFormat = typer.Option(PopFormat.csv, "--format", metavar="csv|netcdf",
                                              help="Output format when --out is given."),
             draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
-            scheduler: Optional[str] = SchedulerOpt):
+            scheduler: Optional[str] = SchedulerOpt, quiet: bool = QuietOpt):
     """Project the population: single-year ages, two sexes, stocks at 1 January."""
     from .api import draws as run_draws
     from .api import project as run_projection
+    from .progress import progress
     from .scenario import load_scenario
 
     try:
@@ -161,18 +238,19 @@ def project(scenario: Optional[Path] = ScenarioArg,
         if scenario is None and regions is not None:
             scenario = NORWAY_SCENARIO
         sc = load_scenario(scenario)
-        ds = run_projection(sc, regions=regions)
-        spread = run_draws(sc, regions, draws, seed, scheduler=scheduler)
-        written = []
-        if out is not None:
-            from .io.outputs import write_population_outputs
-            written = write_population_outputs(out, ds, fmt=format.value,
-                                               uncertainty=spread,
-                                               manifest=_manifest(
-                                                   [sc], "project", scenario=scenario,
-                                                   municipality=municipality, all=all_,
-                                                   out=out, format=format, draws=draws,
-                                                   seed=seed))
+        with progress(f"Projecting {sc.name}", None, quiet) as advance:
+            ds = run_projection(sc, regions=regions)
+            spread = run_draws(sc, regions, draws, seed, scheduler=scheduler, advance=advance)
+            written = []
+            if out is not None:
+                from .io.outputs import write_population_outputs
+                written = write_population_outputs(out, ds, fmt=format.value,
+                                                   uncertainty=spread,
+                                                   manifest=_manifest(
+                                                       [sc], "project", scenario=scenario,
+                                                       municipality=municipality, all=all_,
+                                                       out=out, format=format, draws=draws,
+                                                       seed=seed))
     except ForecastError as exc:
         _fail(exc)
     if "area" in ds.dims:
@@ -227,43 +305,47 @@ def _print_frame(frame, title: str, fmt: str = "{:,.0f}") -> None:
 def run(scenario: Optional[Path] = RunScenarioArg,
         municipality: Optional[list[str]] = MunicipalityOpt,
         all_: bool = AllOpt,
-        out: Optional[Path] = typer.Option(None, "--out",
+        out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER",
                                            help="Folder for the results. Default: "
                                                 "results/<scenario name>."),
-        formats: Optional[str] = typer.Option(None, "--formats",
+        formats: Optional[str] = typer.Option(None, "--format", metavar="LIST",
                                               help="Comma-separated: csv, netcdf, excel, png, "
                                                    "html. Default all five; csv,netcdf for "
                                                    "several municipalities."),
+        formats_alias: Optional[str] = typer.Option(None, "--formats", hidden=True),
         draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
-        scheduler: Optional[str] = SchedulerOpt):
+        scheduler: Optional[str] = SchedulerOpt, quiet: bool = QuietOpt):
     """Population, service demand, capacity and cost; writes tables, workbook and charts."""
     from .api import run as run_scenario
     from .io.outputs import write_run_outputs
+    from .progress import progress
     from .report import regions_total, service_summary
 
     try:
         regions = _regions(municipality, all_)
+        formats = _format_option(formats, formats_alias)
         _check_out(out)
         if scenario is None and regions is not None:
             scenario = NORWAY_SERVICES_SCENARIO
-        result = run_scenario(scenario, regions=regions, n_draws=draws, seed=seed,
-                              scheduler=scheduler)
-        many = "region" in result.population.dims
-        if formats is None:
-            formats = "csv,netcdf" if many else "csv,netcdf,excel,png,html"
-        folder = out if out is not None else Path("results") / result.scenario.file.stem
-        written = write_run_outputs(folder, result.population, result.demand,
-                                    result.assumptions(), _formats(formats),
-                                    charts=result.scenario.section("outputs").get("charts"),
-                                    areas=result.areas, uncertainty=result.uncertainty,
-                                    descriptions={result.scenario.name:
-                                                  result.scenario.description},
-                                    manifest=_manifest(
-                                        [result.scenario], "run", scenario=scenario,
-                                        municipality=municipality, all=all_, out=folder,
-                                        formats=formats, draws=draws, seed=seed))
+        with progress("Projecting and computing services", None, quiet) as advance:
+            result = run_scenario(scenario, regions=regions, n_draws=draws, seed=seed,
+                                  scheduler=scheduler, advance=advance)
+            many = "region" in result.population.dims
+            if formats is None:
+                formats = "csv,netcdf" if many else "csv,netcdf,excel,png,html"
+            folder = out if out is not None else Path("results") / result.scenario.file.stem
+            written = write_run_outputs(folder, result.population, result.demand,
+                                        result.assumptions(), _formats(formats),
+                                        charts=result.scenario.section("outputs").get("charts"),
+                                        areas=result.areas, uncertainty=result.uncertainty,
+                                        descriptions={result.scenario.name:
+                                                      result.scenario.description},
+                                        manifest=_manifest(
+                                            [result.scenario], "run", scenario=scenario,
+                                            municipality=municipality, all=all_, out=folder,
+                                            format=formats, draws=draws, seed=seed))
     except ForecastError as exc:
-        _fail(exc)
+        _fail(_as_typed(exc, {"formats": "--format"}))
     name = result.scenario.name
     if many:
         n = result.population.sizes["region"]
@@ -356,33 +438,58 @@ def _formats(text: str) -> set[str]:
     return {part.strip() for part in text.split(",") if part.strip()}
 
 
+def _format_option(value: Optional[str], alias: Optional[str]) -> Optional[str]:
+    """--format, or --formats (its old name, kept hidden)."""
+    if value is not None and alias is not None:
+        raise ForecastError("give --format once (--formats is its old name)", key="--formats")
+    return value if value is not None else alias
+
+
+def _as_typed(exc: ForecastError, options: dict[str, str]) -> ForecastError:
+    """The error with its key as the user typed it: an option (`--to`), not a parameter name."""
+    if exc.key in options:
+        return type(exc)(exc.message, file=exc.file, key=options[exc.key])
+    return exc
+
+
 @app.command()
-def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files; "
-                                                             "differences are against the first."),
-            out: Optional[Path] = typer.Option(None, "--out",
-                                               help="Folder for comparison.csv, charts and "
-                                                    "report.html."),
+def compare(scenarios: list[Path] = typer.Argument(...,
+                                                   help="Two or more scenario files; "
+                                                        "differences are against the first."),
+            out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER",
+                                               help="Folder for comparison.csv (side by side, "
+                                                    "with Δ and Δ %), the first scenario's "
+                                                    "tables, the charts and report.html."),
+            formats: str = typer.Option("csv,png,html", "--format", metavar="LIST",
+                                        help="Comma-separated: csv, netcdf, excel, png, html; "
+                                             "comparison.csv comes with csv."),
             services: Optional[Path] = typer.Option(
-                None, "--services",
+                None, "--services", metavar="SCENARIO",
                 help="Scenario whose services, prices and charts apply to population-only "
                      "scenarios (LLML, HHMH, …). Default: scenarios/baerum-ldip.toml."),
-            draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt):
+            draws: Optional[int] = DrawsOpt, seed: Optional[int] = SeedOpt,
+            quiet: bool = QuietOpt):
     """Coverage and population alternatives side by side, per service and year."""
     from .api import DEFAULT_RUN_SCENARIO, run as run_scenario, with_services
+    from .progress import progress
     from .report import comparison_summary, short_names
     from .scenario import load_scenario
 
     try:
         if len(scenarios) < 2:
             raise ForecastError(f"expected two or more scenario files, got {len(scenarios)}",
-                                key="SCENARIOS")
+                                key="scenarios")
         _check_out(out)
         loaded = [load_scenario(path) for path in scenarios]
         applied = [("services" not in sc.raw) for sc in loaded]
         if any(applied):
             default = load_scenario(services if services is not None else DEFAULT_RUN_SCENARIO)
             loaded = [with_services(sc, default) for sc in loaded]
-        results = [run_scenario(sc, n_draws=draws, seed=seed) for sc in loaded]
+        results = []
+        with progress("Running the scenarios", len(loaded), quiet) as advance:
+            for sc in loaded:
+                results.append(run_scenario(sc, n_draws=draws, seed=seed))
+                advance()
         names = [r.scenario.name for r in results]
         if len(set(names)) != len(names):
             raise ForecastError(f"two scenarios share the name {names!r}; give each a distinct "
@@ -396,17 +503,19 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
         if out is not None:
             from .io.outputs import write_run_outputs
             first = results[0]
+            every_year = [int(y) for y in first.demand["year"].values]
+            side_by_side = comparison_summary(demands, every_year).round(4).reset_index()
             written = write_run_outputs(out, first.population, first.demand,
-                                        first.assumptions(), {"csv", "png", "html"},
+                                        first.assumptions(), _formats(formats),
                                         charts=first.scenario.section("outputs").get("charts"),
-                                        comparison=demands,
+                                        comparison=demands, comparison_table=side_by_side,
                                         descriptions={r.scenario.name: r.scenario.description
                                                       for r in results},
                                         manifest=_manifest(
                                             [r.scenario for r in results], "compare",
-                                            scenarios=scenarios, out=out))
+                                            scenarios=scenarios, out=out, format=formats))
     except ForecastError as exc:
-        _fail(exc)
+        _fail(_as_typed(exc, {"formats": "--format"}))
     keys = short_names([r.scenario.file.stem for r in results])
     for key, r, borrowed in zip(keys, results, applied):
         note = f", services of {default.file.name}" if borrowed else ""
@@ -418,8 +527,15 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     spreads = {key: r.uncertainty for key, r in zip(keys, results) if r.uncertainty is not None}
     if spreads:
         _print_shortfall_comparison(spreads)
+    first = names[0]
+    what = {"comparison.csv": f"the scenarios side by side, every year, with Δ and Δ % from "
+                              f"{first}",
+            "demand_scenarios.csv": "every scenario's services, long format",
+            "population.csv": f"population of {first}", "flows.csv": f"flows of {first}",
+            "demand.csv": f"services of {first}", "result.nc": f"{first}, NetCDF",
+            "forecast.xlsx": f"workbook of {first}"}
     for path in written:
-        typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {path}: {what.get(path.name, 'chart')}")
 
 
 def _print_shortfall_comparison(spreads: dict) -> None:
@@ -460,12 +576,13 @@ def _print_shortfall_comparison(spreads: dict) -> None:
 
 @app.command()
 def decompose(scenario: Optional[Path] = RunScenarioArg,
-              year_from: int = typer.Option(..., "--from", help="First year."),
-              year_to: int = typer.Option(..., "--to", help="Second year."),
-              service: Optional[str] = typer.Option(None, "--service",
+              year_from: int = typer.Option(..., "--from", metavar="YEAR", help="First year."),
+              year_to: int = typer.Option(..., "--to", metavar="YEAR",
+                                          help="Second year, after --from."),
+              service: Optional[str] = typer.Option(None, "--service", metavar="ID",
                                                     help="One service id (default: all)."),
               history: Optional[Path] = typer.Option(
-                  None, "--history",
+                  None, "--history", metavar="FILE",
                   help="Observed factors instead of a scenario: CSV year,factor,value (e.g. "
                        "recipients, months, payment per month); their product's growth is "
                        "split.")):
@@ -473,6 +590,9 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
     from .api import run as run_scenario
     from .decomposition import decompose as decompose_cost
 
+    if year_to <= year_from:
+        _fail(ForecastError(f"expected --to after --from, got --from {year_from} --to "
+                            f"{year_to}", key="--to"))
     if history is not None:
         return _decompose_history(history, year_from, year_to)
     try:
@@ -482,7 +602,8 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
                                 file=str(result.scenario.file), key="services")
         table = decompose_cost(result.demand, service, year_from, year_to)
     except ForecastError as exc:
-        _fail(exc)
+        _fail(_as_typed(exc, {"year_from": "--from", "year_to": "--to",
+                              "service": "--service"}))
     from rich.table import Table
 
     console = _console()
@@ -541,7 +662,8 @@ def _number(value: float) -> str:
 
 
 @app.command()
-def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML).")):
+def validate(scenario: Path = typer.Argument(...,
+                                             help="Scenario file (TOML).")):
     """Check a scenario file and its data files by running it, without writing anything."""
     from .api import run as run_scenario
 
@@ -555,68 +677,101 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (TOML)."))
 
 
 @app.command()
-def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared",
+def calibrate(shared: Path = typer.Option(SHARED_DATA, "--shared", metavar="FOLDER",
                                           help="Folder with the source data (SSB, HMD, HFD)."),
-              out: Optional[Path] = typer.Option(None, "--out",
-                                                 help="Folder to write the rate files to "
-                                                      "(default data/baerum, with --all "
-                                                      "data/norway)."),
-              base_year: int = typer.Option(2018, "--base-year",
+              out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER",
+                                                 help="Folder to write the rate files to (new, "
+                                                      "or an earlier calibrate --out)."),
+              in_place: bool = typer.Option(False, "--in-place",
+                                            help="Rewrite the shipped data/baerum (with --all "
+                                                 "data/norway) instead of --out."),
+              base_year: int = typer.Option(2018, "--base-year", metavar="YEAR",
                                             help="Use only data before this year."),
               all_: bool = typer.Option(False, "--all",
-                                        help="Rates for every municipality (data/norway).")):
-    """Rebuild the default rate files in data/ from the source data."""
+                                        help="Rates for every municipality (data/norway)."),
+              quiet: bool = QuietOpt):
+    """Rebuild the rate files of data/ from the source data, into --out or --in-place."""
+    from .progress import progress
+
+    shipped = REPO_ROOT / "data" / ("norway" if all_ else "baerum")
     try:
-        if all_:
-            from .inputs.calibration import rebuild_norway
-
-            out = out or REPO_ROOT / "data" / "norway"
-            written = rebuild_norway(shared, out, base_year)
-        else:
-            from .inputs.calibration import rebuild_data
-            from .inputs.housing import write_default_profile
-
-            out = out or REPO_ROOT / "data" / "baerum"
-            written = rebuild_data(shared, out, base_year=base_year)
-            written.append(write_default_profile(out))
+        if out is None and not in_place:
+            raise ForecastError(f"expected --out FOLDER for the new rate files, or --in-place "
+                                f"to rewrite {shipped}", key="--out")
+        if out is not None and in_place:
+            raise ForecastError("give --out or --in-place, not both", key="--in-place")
+        _check_out(out)
+        with progress("Calibrating", 3, quiet) as advance:
+            written = _calibrate(shared, out, shipped, base_year, all_, advance)
+            advance()
     except ForecastError as exc:
-        _fail(exc)
+        _fail(_as_typed(exc, {"base_year": "--base-year"}))
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def _calibrate(shared: Path, out: Optional[Path], shipped: Path, base_year: int, all_: bool,
+               advance) -> list[Path]:
+    """Write the rate files: into the folder --out as a whole (with a manifest), or over the
+    shipped data folder file by file (its other files, e.g. the housing programme, stay)."""
+    from .inputs.calibration import baerum_writers, norway_writers, rebuild_data, rebuild_norway
+    from .inputs.housing import write_default_profile
+
+    if out is None:
+        if all_:
+            return rebuild_norway(shared, shipped, base_year, advance=advance)
+        written = rebuild_data(shared, shipped, base_year=base_year, advance=advance)
+        return written + [write_default_profile(shipped)]
+    from .io.atomic import write_folder
+
+    if all_:
+        writers = norway_writers(shared, base_year, advance=advance)
+    else:
+        writers = baerum_writers(shared, base_year, advance=advance)
+        # written after migration.csv, from it, in the same (temporary) folder
+        writers["housing_profile.csv"] = lambda path: write_default_profile(path.parent)
+    manifest = {"command": "forecast calibrate",
+                "options": {"shared": str(shared), "out": str(out), "base_year": base_year,
+                            "all": all_}}
+    return write_folder(out, writers, manifest)
 
 
 SERVICE_OUTCOMES = REPO_ROOT / "data" / "baerum" / "service_outcomes.csv"
 
 
 @app.command()
-def backtest(base: Optional[list[int]] = typer.Option(None, "--base",
+def backtest(base: Optional[list[int]] = typer.Option(None, "--base", metavar="YEAR",
                                                       help="Base year(s); repeat for several "
                                                            "(not with --services)."),
-             to: int = typer.Option(2018, "--to", help="Last year to compare with counts."),
-             window: Optional[int] = typer.Option(None, "--window",
+             to: int = typer.Option(2018, "--to", metavar="YEAR",
+                                    help="Last year to compare with counts."),
+             window: Optional[int] = typer.Option(None, "--window", metavar="YEARS",
                                                   help="Calibration window in years (default "
                                                        "5; with --all 8, or as many as the "
                                                        "counts allow)."),
-             e0: str = typer.Option("trend", "--e0", help="Life expectancy: trend or constant "
+             e0: str = typer.Option("trend", "--e0", metavar="trend|constant", help="Life expectancy: trend or constant "
                                     "(Bærum only; --all uses forecast.population.national)."),
              all_: bool = typer.Option(False, "--all",
                                        help="Every municipality, beside naive benchmarks."),
-             shared: Path = typer.Option(SHARED_DATA, "--shared",
+             shared: Path = typer.Option(SHARED_DATA, "--shared", metavar="FOLDER",
                                          help="Folder with the source data."),
-             out: Optional[Path] = typer.Option(None, "--out",
+             out: Optional[Path] = typer.Option(None, "--out", metavar="FILE",
                                                 help="CSV file for the full error table."),
              services: bool = typer.Option(False, "--services",
                                            help="Social assistance of a 2018-based scenario "
                                                 "(--scenario) against the outcomes the "
                                                 "documents report for later years."),
-             scenario: Optional[Path] = typer.Option(None, "--scenario",
+             scenario: Optional[Path] = typer.Option(None, "--scenario", metavar="SCENARIO",
                                                      help="With --services: the scenario "
                                                           "(default scenarios/baerum-ldip.toml)."),
-             outcomes: Path = typer.Option(SERVICE_OUTCOMES, "--outcomes",
-                                           help="With --services: the outcomes file.")):
+             outcomes: Path = typer.Option(SERVICE_OUTCOMES, "--outcomes", metavar="FILE",
+                                           help="With --services: the outcomes file."),
+             quiet: bool = QuietOpt):
     """Rebuild rates from data before the base year, project, compare with actual counts;
     with --services, score the services of a scenario against later outcomes."""
     import pandas as pd
+
+    from .progress import progress
 
     if services:
         return _backtest_services(scenario, outcomes, out, base)
@@ -633,14 +788,22 @@ def backtest(base: Optional[list[int]] = typer.Option(None, "--base",
             from .inputs.sources import read_all_sources
 
             src = read_all_sources(shared)
-            runs = [run_backtest_all(src, b, to, window) for b in base]
+            runs = []
+            with progress("Backtests", len(base), quiet) as advance:
+                for b in base:
+                    runs.append(run_backtest_all(src, b, to, window))
+                    advance()
             table = pd.concat([errors for _, errors in runs]) if out is not None else None
         else:
             from .backtest import run_backtest, summary
             from .inputs.sources import read_sources
 
             src = read_sources(shared)
-            runs = [run_backtest(src, b, to, window or 5, e0=e0) for b in base]
+            runs = []
+            with progress("Backtests", len(base), quiet) as advance:
+                for b in base:
+                    runs.append(run_backtest(src, b, to, window or 5, e0=e0))
+                    advance()
             table = (pd.concat([r.errors.assign(base=r.base_year, window=r.window)
                                 for r in runs]) if out is not None else None)
         if out is not None:
@@ -712,12 +875,14 @@ def _backtest_services(scenario: Optional[Path], outcomes: Path, out: Optional[P
 
 
 @app.command("import-ssb")
-def import_ssb(file: Path = typer.Argument(..., help="SSB json-stat2 response or CSV export."),
-               out: Optional[Path] = typer.Option(None, "--out", help="CSV file to write."),
-               contents: Optional[str] = typer.Option(None, "--contents",
+def import_ssb(file: Path = typer.Argument(...,
+                                           help="SSB json-stat2 response or CSV export."),
+               out: Optional[Path] = typer.Option(None, "--out", metavar="FILE",
+                                                  help="CSV file to write."),
+               contents: Optional[str] = typer.Option(None, "--contents", metavar="CODE",
                                                       help="The statistic (ContentsCode) to "
                                                            "take when the table has several."),
-               table: str = typer.Option("auto", "--table",
+               table: str = typer.Option("auto", "--table", metavar="auto|population|long",
                                          help="auto, population (year,sex,age,persons) or long.")):
     """Read an SSB table; missing values and status codes stay missing, never zero."""
     from .io.ssb import import_ssb as run_import

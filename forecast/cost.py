@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from .bounds import MAX_UNIT_COST
 from .errors import ScenarioError
 from .paths import check_path, evaluate
 from .checks import check_keys
@@ -167,8 +168,8 @@ def parse_service_cost(table, *, file: str, key: str, base_year: int,
     horizon = (base_year, end_year)
     out = ServiceCost(basis=basis, price_year=_price_year(table["price_year"], file,
                                                           f"{key}.price_year"),
-                      unit_cost=check_path(table["unit_cost"], file=file,
-                                           key=f"{key}.unit_cost", lower=0.0, years=horizon),
+                      unit_cost=check_path(table["unit_cost"], file=file, key=f"{key}.unit_cost",
+                                           lower=0.0, upper=MAX_UNIT_COST, years=horizon),
                       source=table.get("source"))
     if "real_growth" in table:
         out.real_growth = check_path(table["real_growth"], file=file, key=f"{key}.real_growth",
@@ -176,7 +177,7 @@ def parse_service_cost(table, *, file: str, key: str, base_year: int,
     if "investment_per_place" in table:
         out.investment_per_place = check_path(table["investment_per_place"], file=file,
                                               key=f"{key}.investment_per_place", lower=0.0,
-                                              years=horizon)
+                                              upper=MAX_UNIT_COST, years=horizon)
     return out
 
 

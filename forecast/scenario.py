@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bounds import MAX_DWELLINGS, MAX_LEVEL, MAX_PERSONS_PER_DWELLING, MAX_TFR
 from .errors import ScenarioError
 from .paths import check_path, is_dated
 
@@ -45,6 +46,12 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "areas": {"areas_file": "file", "population_file": "file", "moves_file": "file",
               "housing_file": "file", "source": "string"},
 }
+# dated values with an upper bound (forecast/bounds.py); every dated value is >= 0 except
+# the *_shift keys
+UPPER = {"fertility.tfr": MAX_TFR, "migration.in_level": MAX_LEVEL,
+         "migration.out_level": MAX_LEVEL, "housing.dwellings": MAX_DWELLINGS,
+         "housing.persons_per_dwelling": MAX_PERSONS_PER_DWELLING,
+         "housing.existing_stock_inmig_level": MAX_LEVEL}
 REQUIRED = {"population": ["file"], "fertility": ["file", "sex_ratio_file"],
             "mortality": ["file"], "migration": ["file"]}
 KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a year (integer)",
@@ -173,7 +180,8 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
               and value[0] < value[1])
     elif kind == "per_type" and isinstance(value, dict) and not is_dated(value):
         for sub, v in value.items():  # one number or dated value per dwelling type
-            check_path(v, file=file, key=f"{key}.{sub}", lower=0.0, years=years)
+            check_path(v, file=file, key=f"{key}.{sub}", lower=0.0, upper=UPPER.get(key),
+                       years=years)
         return
     elif kind == "e0":
         if value == "trend":
@@ -182,7 +190,7 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         return
     else:  # dated value
         lower = None if key.endswith("_shift") else 0.0
-        check_path(value, file=file, key=key, lower=lower, years=years)
+        check_path(value, file=file, key=key, lower=lower, upper=UPPER.get(key), years=years)
         return
     if not ok:
         raise ScenarioError(f"expected {expected}, got {value!r}", file=file, key=key)

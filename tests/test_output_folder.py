@@ -24,7 +24,7 @@ def _project(out, *more):
 
 
 def _run(out, formats="csv"):
-    return CliRunner().invoke(app, ["run", "--formats", formats, "--out", str(out)])
+    return CliRunner().invoke(app, ["run", "--format", formats, "--out", str(out)])
 
 
 def _manifest(folder: Path) -> dict:
@@ -87,7 +87,7 @@ def test_run_manifest_and_rerun_replaces_the_folder(tmp_path):
     assert _run(out).exit_code == 0
     first = _check_manifest(out)
     assert {f["name"] for f in first["files"]} == {"population.csv", "flows.csv", "demand.csv"}
-    assert first["command"] == "forecast run" and first["options"]["formats"] == "csv"
+    assert first["command"] == "forecast run" and first["options"]["format"] == "csv"
     assert _run(out).exit_code == 0          # its own earlier result is replaced, not refused
     _check_manifest(out)
     _no_temporaries(tmp_path)
@@ -183,7 +183,7 @@ def test_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
 @pytest.mark.parametrize("command", ["project", "run"])
 @pytest.mark.parametrize("device", ["/dev/stdout", "/dev/null"])
 def test_out_device_is_refused(command, device):
-    args = [command, "--out", device] + (["--formats", "csv"] if command == "run" else [])
+    args = [command, "--out", device] + (["--format", "csv"] if command == "run" else [])
     result = CliRunner().invoke(app, args)
     _one_line_error(result, device, "expected a folder")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

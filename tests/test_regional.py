@@ -133,7 +133,7 @@ def test_calibrate_all_writes_every_file(written):
     assert {p.name for p in written.iterdir()} == {
         "population.csv.gz", "municipalities.csv", "mortality.csv", "e0_history.csv",
         "birth_sex_ratio.csv", "fertility.csv", "fertility_level.csv", "migration.csv.gz",
-        "stochastic.csv"}
+        "stochastic.csv", "manifest.json"}
 
 
 def test_base_population_equals_the_source_exactly(written, src):

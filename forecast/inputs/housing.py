@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..bounds import MAX_DWELLINGS
 from ..errors import DataError, ScenarioError
 from ..paths import evaluate
 from ..population.housing import ALL_TYPES, MODES, SHARE_TOLERANCE, HousingSpec
@@ -28,7 +29,7 @@ def read_dwellings(path, years, *, area_codes=None) -> tuple[tuple[str, ...], np
         cols = {"area": "str", **cols}
     df = read_csv(path, cols, optional={"type": "str"})
     has_type = "type" in df.columns
-    check_range(df["dwellings"].to_numpy(), path, "dwellings", lower=0)
+    check_range(df["dwellings"].to_numpy(), path, "dwellings", lower=0, upper=MAX_DWELLINGS)
     keys = (["area"] if area_codes is not None else []) + ["year"] + (["type"] if has_type else [])
     dup = df.duplicated(keys)
     if dup.any():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..bounds import MAX_LEVEL
 from ..errors import DataError, ScenarioError
 from ..paths import check_path
 from ..population.housing import housing_component
@@ -43,7 +44,7 @@ def _component_levels(table: dict, scenario) -> dict:
         key = f"migration.components.{name}"
         check_keys(levels, COMPONENT_KEYS, file, key)
         for k, v in levels.items():
-            check_path(v, file=file, key=f"{key}.{k}", lower=0.0, years=years)
+            check_path(v, file=file, key=f"{key}.{k}", lower=0.0, upper=MAX_LEVEL, years=years)
         out[name] = levels
     return out
 

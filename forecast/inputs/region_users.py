@@ -37,7 +37,8 @@ def _read(path: Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; expected columns "
-                        f"{','.join(COLUMNS)}[,group]", file=str(path), key=missing[0])
+                        f"{','.join(COLUMNS)}[,group], the file has {','.join(df.columns)}",
+                        file=str(path))
     if df.empty:
         raise DataError("no data rows", file=str(path))
     return df.apply(lambda col: col.str.strip())

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..bounds import MAX_TFR
 from ..errors import DataError
 from ..population.kernel import N_AGE
-from ..population.rates import SEXES
+from ..population.rates import SEXES, life_expectancy
 
 AGES = np.arange(N_AGE)
 REGION = "municipality"   # the region column of multi-region data files
@@ -29,9 +30,9 @@ def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = No
     names = {c.strip(): c for c in head.columns}
     columns = {**columns, **{k: v for k, v in (optional or {}).items() if k in names}}
     missing = [c for c in columns if c not in names]
-    if missing:
+    if missing:  # no key: the file has none of these columns, it is not one the user wrote
         raise DataError(f"missing column(s) {', '.join(missing)}; expected columns "
-                        f"{','.join(columns)}", file=str(path), key=missing[0])
+                        f"{','.join(columns)}, the file has {','.join(names)}", file=str(path))
     try:  # fast path: typed parsing; any problem falls back to the checks below
         df = pd.read_csv(path, usecols=[names[c] for c in columns], keep_default_na=False,
                          dtype={names[c]: (str if k == "str" else float) for c, k in columns.items()})
@@ -206,7 +207,29 @@ def read_mortality(path) -> np.ndarray:
     mx = sex_age_array(df, "mx", path)
     check_range(mx, path, "mx", lower=0)
     check_range(mx[:, -1], path, "mx", lower=0, strict_lower=True)
+    check_mortality_unit(mx, path)
     return mx
+
+
+MIN_E0 = 15.0   # years; the lower bound of a life-expectancy assumption (scenario.py)
+
+
+def check_mortality_unit(mx: np.ndarray, path) -> None:
+    """Refuse death rates given per 1,000 (or per 100,000) persons instead of per person-year.
+
+    The test is the life expectancy at birth the schedule implies, one number per sex that
+    every rate counts towards: Norway's rates per person-year give about 80 years, the same
+    rates per 1,000 give under one year (m(0) = 2 instead of 0.002: hardly anyone lives a
+    year). Any real population has had more than 15 years; a schedule below that is in the
+    wrong unit. (A test of single rates above 1 would miss a file per 1,000 that has only
+    low rates at young ages, and would refuse the real m(x) > 1 of the oldest ages.)
+    """
+    for s, sex in enumerate(SEXES):
+        e0 = life_expectancy(mx[s], sex)
+        if e0 < MIN_E0:
+            raise DataError(f"the {sex} rates give a life expectancy at birth of {e0:.2g} "
+                            f"years; expected deaths per person-year (about 0.0001 to 0.001 "
+                            f"at ages 1-40), not per 1,000 persons", file=str(path), key="mx")
 
 
 def read_fertility(path) -> np.ndarray:
@@ -221,6 +244,10 @@ def read_fertility(path) -> np.ndarray:
     asfr[df["age"].to_numpy()] = df["asfr"].to_numpy()
     if asfr.sum() <= 0:
         raise DataError("the fertility rates sum to zero", file=str(path), key="asfr")
+    if asfr.sum() > MAX_TFR:
+        raise DataError(f"the fertility rates sum to a TFR of {asfr.sum():.3g}; expected at "
+                        f"most {MAX_TFR:g} children per woman (births per woman-year, not per "
+                        "1,000 women)", file=str(path), key="asfr")
     return asfr
 
 

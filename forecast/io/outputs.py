@@ -250,7 +250,8 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
                       assumptions: Iterable[Mapping] = (),
                       formats: Iterable[str] = RUN_FORMATS, *,
                       charts: Mapping[str, str] | None = None,
-                      comparison=None, areas: xr.Dataset | None = None,
+                      comparison=None, comparison_table: pd.DataFrame | None = None,
+                      areas: xr.Dataset | None = None,
                       manifest: Mapping | None = None,
                       uncertainty: xr.Dataset | None = None,
                       descriptions: Mapping[str, str] | None = None) -> list[Path]:
@@ -263,10 +264,12 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     `html_report.render_report`, with the scenarios' `descriptions` by name). `charts` maps
     the roles places / home_care / social_assistance to service ids; `comparison` holds the
     demand of several scenarios (anything `stack_scenarios` takes) and draws one line per
-    scenario. `areas`, the sub-areas' population, replaces the municipality's in
-    population.csv and flows.csv (an `area` column); the workbook, charts and result.nc show
-    the municipality. `uncertainty` also adds the 10/50/90 % rows and the probability of
-    shortfall to the workbook, and the fan charts (PNG and in the report).
+    scenario; with `comparison_table` (the side-by-side table of `compare`) that table is
+    comparison.csv and every scenario's demand goes to demand_scenarios.csv. `areas`, the
+    sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
+    `area` column); the workbook, charts and result.nc show the municipality. `uncertainty`
+    also adds the 10/50/90 % rows and the probability of shortfall to the workbook, and the
+    fan charts (PNG and in the report).
     The folder `out_dir` is replaced as a whole (see `atomic.write_folder`): files of an
     earlier run that this one does not write are gone, and a folder holding files forecast
     did not write is refused. With `manifest` (scenario, command, ...) a manifest.json is
@@ -276,11 +279,11 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     unknown = formats - RUN_FORMATS
     if unknown:
         raise ForecastError(f"unknown output format(s) {sorted(unknown)}; expected some of "
-                            f"{sorted(RUN_FORMATS)}", key="formats")
+                            f"{sorted(RUN_FORMATS)}", key="--format")
     if "region" in population_ds.dims and formats & {"excel", "png", "html"}:
         raise ForecastError("the workbook, charts and report are made for one municipality; "
-                            "for many use --formats csv,netcdf (or --municipality CODE)",
-                            key="--formats")
+                            "for many use --format csv,netcdf (or --municipality CODE)",
+                            key="--format")
     assumptions = list(assumptions)
     stacked = stack_scenarios(comparison) if comparison is not None else None
     writers = {}
@@ -290,7 +293,10 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
         writers["flows.csv"] = _write_csv(flows)
         if demand_ds is not None:
             writers["demand.csv"] = _write_csv(demand_frame(demand_ds))
-        if stacked is not None:
+        if comparison_table is not None:
+            writers["comparison.csv"] = _write_csv(comparison_table)
+            writers["demand_scenarios.csv"] = _write_csv(demand_frame(stacked))
+        elif stacked is not None:
             writers["comparison.csv"] = _write_csv(demand_frame(stacked))
         if uncertainty is not None:
             writers["uncertainty.csv"] = _write_csv(uncertainty_frame(uncertainty))

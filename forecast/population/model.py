@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..bounds import MAX_TFR
 from ..errors import DataError, ScenarioError
 from ..paths import evaluate
 from .kernel import N_AGE, N_SURV, empty, project_kernel
@@ -139,6 +140,9 @@ def fertility_arrays(inputs: PopulationInputs, a: PopulationAssumptions):
     tfr = tfr + evaluate(a.tfr_shift, years)
     if (tfr < 0).any():
         raise ScenarioError(f"the TFR falls below zero ({tfr.min():.3f})", key="fertility.tfr_shift")
+    if (tfr > MAX_TFR).any():
+        raise ScenarioError(f"the TFR rises above {MAX_TFR:g} ({tfr.max():.3f}); expected "
+                            "children per woman", key="fertility.tfr_shift")
     return np.stack([scale_to_tfr(inputs.asfr, v) for v in tfr]), tfr
 
 

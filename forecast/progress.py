@@ -1,0 +1,59 @@
+"""A progress bar on stderr for work that takes more than about a second.
+
+Usage::
+
+    from forecast.progress import progress
+
+    with progress("Projecting draws", total=len(chunks), quiet=quiet) as advance:
+        for chunk in chunks:
+            ...            # the work
+            advance()      # or advance(n) after n units of work
+
+`progress(description, total, quiet)` is a context manager that yields `advance(n=1)`.
+The bar (rich) is drawn on stderr, so nothing printed to stdout changes, and it is removed
+when the block ends. `total=None` draws a pulsing bar for work of unknown size.
+
+It draws nothing, and `advance` does nothing, when `quiet` is true or when stderr is not a
+terminal (a pipe, a file, a test runner). rich decides what a terminal is, so FORCE_COLOR=1
+or TTY_COMPATIBLE=1 in the environment shows the bar where it would otherwise be hidden.
+Only the caller (the CLI) decides about `quiet`: computing code takes an `advance`
+callable, never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+
+def _nothing(n: float = 1) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def progress(description: str, total: float | None, quiet: bool = False
+             ) -> Iterator[Callable[..., None]]:
+    """Show a bar for `total` units of work; yield `advance(n=1)`. See the module docstring."""
+    if quiet:
+        yield _nothing
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield _nothing
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    columns = [TextColumn("{task.description}"), BarColumn()]
+    if total is not None:
+        columns.append(MofNCompleteColumn())
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: float = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
