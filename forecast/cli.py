@@ -52,7 +52,9 @@ class _Group(typer.core.TyperGroup):
                 code = 0
             else:
                 ctx = getattr(exc, "ctx", None)
-                where = f"{ctx.command_path}: " if ctx is not None else ""
+                # the command as the user knows it (`forecast run`, whatever the prog name)
+                words = ["forecast", *ctx.command_path.split()[1:]] if ctx is not None else []
+                where = f"{' '.join(words)}: " if words else ""
                 typer.echo(f"error: {where}{_one_line(exc.format_message())}", err=True)
                 code = exc.exit_code
         except ForecastError as exc:

@@ -50,7 +50,10 @@ def progress(description: str, total: float | None, quiet: bool = False
     if total is not None:
         columns.append(MofNCompleteColumn())
     columns.append(TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    # no redirection of stdout: nothing is printed while the bar is drawn, and a wrapped
+    # sys.stdout would outlive the bar in modules that keep a reference to it
+    with Progress(*columns, console=console, transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
         task = bar.add_task(description, total=total)
 
         def advance(n: float = 1) -> None:

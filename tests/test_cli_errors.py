@@ -66,15 +66,54 @@ CASES = {
                                                 "2038 = 60.0"), "baerum-llml.toml", "mortality.e0_shift"),
     "negative TFR": (lambda d: _edit(d / "scenarios/baerum-llml.toml", "2038 = -0.2", "2038 = -9.0"),
                      "baerum-llml.toml", "fertility.tfr_shift"),
+    # absurd values: upper bounds (forecast/bounds.py)
+    "TFR 50": (lambda d: _edit(d / S, "[fertility]\n", "[fertility]\ntfr = 50\n"),
+               "baerum-mmmm.toml", "fertility.tfr: expected a value <= 10"),
+    "migration level 1e308": (lambda d: _edit(d / S, "in_level = 1.0", "in_level = 1e308"),
+                              "baerum-mmmm.toml", "migration.in_level"),
+    "TFR shifted above the bound": (lambda d: _edit(d / "scenarios/baerum-llml.toml",
+                                                    "2038 = -0.2", "2038 = 20.0"),
+                                    "baerum-llml.toml", "fertility.tfr_shift"),
+    "1e308 dwellings": (lambda d: _edit(d / "scenarios/baerum-boligprogram.toml",
+                                        "persons_per_dwelling = 2.528",
+                                        "persons_per_dwelling = 2.528\ndwellings = 1e308"),
+                        "baerum-boligprogram.toml", "housing.dwellings"),
+    "1e308 dwellings in the programme file": (
+        lambda d: _edit(d / "data/baerum/housing_programme.csv", "2019,700", "2019,1e308"),
+        "housing_programme.csv", "dwellings: expected values <= 100000"),
+    # a file in the wrong unit or shape
+    "mortality per 1,000": (lambda d: _scale_column(d / "data/baerum/mortality.csv", "mx", 1000),
+                            "mortality.csv", "mx: the female rates give a life expectancy"),
+    "e0 history with women/men columns": (lambda d: _women_men(d / "data/baerum/e0_history.csv"),
+                                          "e0_history.csv", "expected columns year,sex,e0"),
 }
-LLML_CASES = {"missing extends", "negative TFR", "shifted e0 out of range"}
+LLML_CASES = {"missing extends", "negative TFR", "shifted e0 out of range",
+              "TFR shifted above the bound"}
+OTHER_SCENARIO = {"1e308 dwellings": "baerum-boligprogram.toml",
+                  "1e308 dwellings in the programme file": "baerum-boligprogram.toml"}
+
+
+def _scale_column(path, column, factor):
+    import pandas as pd
+    df = pd.read_csv(path)
+    df[column] *= factor
+    df.to_csv(path, index=False)
+
+
+def _women_men(path):
+    """e0 by year in two columns women,men instead of rows per sex."""
+    import pandas as pd
+    df = pd.read_csv(path)
+    wide = df.pivot(index="year", columns="sex", values="e0")
+    wide.rename(columns={"female": "women", "male": "men"}).reset_index().to_csv(path, index=False)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_malformed_input_gives_one_line_error(project_copy, name):
     breaker, file_part, key_part = CASES[name]
     breaker(project_copy)
-    scenario = "baerum-llml.toml" if name in LLML_CASES else "baerum-mmmm.toml"
+    scenario = ("baerum-llml.toml" if name in LLML_CASES else
+                OTHER_SCENARIO.get(name, "baerum-mmmm.toml"))
     out = project_copy / "out"
     result = CliRunner().invoke(app, ["project", str(project_copy / "scenarios" / scenario),
                                       "--out", str(out)])
@@ -154,3 +193,92 @@ def test_region_selection_errors(project_copy, options, file_part, key_part):
     assert key_part in lines[0] and (file_part is None or file_part in lines[0]), lines[0]
     assert "Traceback" not in result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output and "Usage:" not in result.output
+    return lines[0]
+
+
+L = "scenarios/baerum-ldip.toml"
+RUN_CASES = {
+    "unit cost 1e308": (lambda d: _edit(d / L, "unit_cost = 1_150_000", "unit_cost = 1e308"),
+                        "services.heldogn.cost.unit_cost: expected a value <= 1e+09"),
+    "investment 1e308": (lambda d: _edit(d / L, "investment_per_place = 4_000_000",
+                                         "investment_per_place = 1e308"),
+                         "services.heldogn.cost.investment_per_place"),
+    # each opening is a finite number, their sum is not: the capacity is named
+    "capacity that overflows": (lambda d: _edit(d / L, "2020 = 134, 2022 = 134",
+                                                "2020 = 1e308, 2022 = 1e308"),
+                                "services.heldogn.capacity: the capacity is not finite from 2022"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_CASES))
+def test_run_with_an_absurd_value_gives_one_line_error(project_copy, name):
+    breaker, expected = RUN_CASES[name]
+    breaker(project_copy)
+    out = project_copy / "out"
+    result = CliRunner().invoke(app, ["run", str(project_copy / L), "--format", "csv",
+                                      "--out", str(out)])
+    line = _one_line_error(result)
+    assert "baerum-ldip.toml" in line and expected in line, line
+    assert not out.exists()
+
+
+def test_overflow_is_one_line_in_a_real_process(project_copy):
+    """numpy's overflow warnings do not reach stderr: the one line names the assumption."""
+    RUN_CASES["capacity that overflows"][0](project_copy)
+    proc = subprocess.run([sys.executable, "-m", "forecast", "validate", str(project_copy / L)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "services.heldogn.capacity" in proc.stderr
+
+
+@pytest.mark.parametrize("years", [("2038", "2018"), ("2018", "2018")])
+def test_decompose_reversed_years_names_the_options(years):
+    result = CliRunner().invoke(app, ["decompose", "--from", years[0], "--to", years[1]])
+    line = _one_line_error(result)
+    assert f"--to: expected --to after --from, got --from {years[0]} --to {years[1]}" in line
+
+
+def test_decompose_year_outside_the_horizon_names_the_option():
+    result = CliRunner().invoke(app, ["decompose", "--from", "2010", "--to", "2030"])
+    line = _one_line_error(result)
+    assert "--from: expected a year in 2018-2038, got 2010" in line and "year_from" not in line
+
+
+def test_decompose_error_from_the_decomposition_is_one_line(monkeypatch):
+    """A service the decomposition cannot split (e.g. no base-year users) is a ForecastError
+    there; the CLI prints its one line."""
+    import forecast.decomposition
+    from forecast.errors import ForecastError
+
+    def refuse(*args, **kwargs):
+        raise ForecastError("no users in 2018; expected users to split", key="services.x.users")
+    monkeypatch.setattr(forecast.decomposition, "decompose", refuse)
+    result = CliRunner().invoke(app, ["decompose", "--from", "2018", "--to", "2030"])
+    assert "services.x.users: no users in 2018" in _one_line_error(result)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["run", "--bogus"], "forecast run: No such option: --bogus"),
+    (["decompose", "--to", "2030"], "Missing option '--from'"),
+    (["decompose", "--from", "x", "--to", "2030"], "'--from'"),
+    (["project", "--format", "xml"], "'--format'"),
+    (["nonsense"], "No such command 'nonsense'"),
+])
+def test_usage_errors_are_one_line(args, expected):
+    line = _one_line_error(CliRunner().invoke(app, args))
+    assert expected in line and "╭" not in line, line
+
+
+def test_usage_error_in_a_real_process_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "forecast", "run", "--bogus"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "error: forecast run: No such option: --bogus (Possible options: --out)\n"
