@@ -114,6 +114,13 @@ def _check_out(out: Optional[Path]) -> None:
         check_out_folder(out)
 
 
+def _check_out_file(out: Optional[Path]) -> None:
+    """Refuse a bad --out FILE before any work: /dev, a folder, a device."""
+    if out is not None:
+        from .io.atomic import check_out_file
+        check_out_file(out)
+
+
 def _manifest(loaded: list, command: str, **options) -> dict:
     """What manifest.json says about the run: scenario(s), command and options."""
     import shlex
@@ -785,6 +792,7 @@ def backtest(base: Optional[list[int]] = typer.Option(None, "--base", metavar="Y
                                 key="--window")
         if e0 not in ("trend", "constant"):
             raise ForecastError(f"expected trend or constant, got {e0!r}", key="--e0")
+        _check_out_file(out)
         if all_:
             from .backtest_all import report_tables, run_backtest_all
             from .inputs.sources import read_all_sources
@@ -892,6 +900,7 @@ def import_ssb(file: Path = typer.Argument(...,
     try:
         if table not in ("auto", "population", "long"):
             raise ForecastError(f"expected auto, population or long, got {table!r}", key="--table")
+        _check_out_file(out)
         df = run_import(file, out, contents=contents, table=table)
     except ForecastError as exc:
         _fail(exc)

@@ -282,3 +282,38 @@ def test_usage_error_in_a_real_process_is_one_line():
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "error: forecast run: No such option: --bogus (Possible options: --out)\n"
+
+
+@pytest.mark.parametrize("command", ["backtest", "import-ssb"])
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_out_file_that_is_not_a_file_is_refused_before_any_work(tmp_path, command, kind):
+    import os
+    import stat
+
+    target = tmp_path / kind
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    args = (["backtest", "--base", "2016"] if command == "backtest" else
+            ["import-ssb", str(tmp_path / "not-read.json")])
+    line = _one_line_error(CliRunner().invoke(app, [*args, "--out", str(target)]))
+    what = "a device or special file" if kind == "fifo" else "a folder"
+    assert f"{target}: cannot write here: {what}; expected a file path" in line
+    mode = os.stat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISDIR(mode)
+
+
+def test_bad_input_leaves_an_earlier_result_byte_identical(project_copy):
+    """The output folder of an earlier run is untouched when a later run meets a bad input."""
+    import hashlib
+
+    out = project_copy / "out"
+    first = CliRunner().invoke(app, ["project", str(project_copy / S), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+
+    def hashes():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
+    before = hashes()
+    CASES["TFR 50"][0](project_copy)
+    result = CliRunner().invoke(app, ["project", str(project_copy / S), "--out", str(out)])
+    assert "fertility.tfr" in _one_line_error(result)
+    assert hashes() == before and set(before) == {"population.csv", "flows.csv",
+                                                  "manifest.json"}

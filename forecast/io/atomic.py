@@ -16,9 +16,30 @@ from pathlib import Path
 from ..errors import ForecastError
 
 
+def check_out_file(target: str | os.PathLike) -> None:
+    """Refuse, with a one-line ForecastError, a file target that a rename would destroy: a
+    path in /dev (`--out /dev/stdout` would replace the device) or an existing folder,
+    device or other special file. A missing or regular file is fine."""
+    import stat
+
+    shown = str(target)
+    for path in (Path(os.path.abspath(target)), Path(os.path.realpath(target))):
+        if path == Path("/dev") or Path("/dev") in path.parents:
+            raise ForecastError("cannot write here: a path in /dev; expected a file path",
+                                file=shown)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a device or special file"
+        raise ForecastError(f"cannot write here: {what}; expected a file path", file=shown)
+
+
 def _temp_beside(target: Path) -> Path:
     """An empty temporary file in the target's folder, with the usual permissions
     (mkstemp makes it owner-only, which the renamed output would keep)."""
+    check_out_file(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
