@@ -199,6 +199,9 @@ NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
 NORWAY_SERVICES_SCENARIO = REPO_ROOT / "scenarios" / "norway-tjenester.toml"
 
 
+_REGION_OPTIONS = {"population.municipality": "--municipality"}
+
+
 def _regions(municipality: Optional[list[str]], all_: bool):
     if municipality and all_:
         raise ForecastError("give --municipality or --all, not both", key="--all")
@@ -261,7 +264,7 @@ def project(scenario: Optional[Path] = ScenarioArg,
                                                        out=out, format=format, draws=draws,
                                                        seed=seed))
     except ForecastError as exc:
-        _fail(exc)
+        _fail(_as_typed(exc, _REGION_OPTIONS if municipality else {}))
     if "area" in ds.dims:
         from .population.areas import municipality as sum_areas
         _print_population(sum_areas(ds), f"{sc.name}: population at 1 January (persons), "
@@ -354,7 +357,8 @@ def run(scenario: Optional[Path] = RunScenarioArg,
                                             municipality=municipality, all=all_, out=folder,
                                             format=formats, draws=draws, seed=seed))
     except ForecastError as exc:
-        _fail(_as_typed(exc, {"formats": "--format"}))
+        _fail(_as_typed(exc, {"formats": "--format",
+                              **(_REGION_OPTIONS if municipality else {})}))
     name = result.scenario.name
     if many:
         n = result.population.sizes["region"]
@@ -455,9 +459,10 @@ def _format_option(value: Optional[str], alias: Optional[str]) -> Optional[str]:
 
 
 def _as_typed(exc: ForecastError, options: dict[str, str]) -> ForecastError:
-    """The error with its key as the user typed it: an option (`--to`), not a parameter name."""
+    """The error with its key as the user typed it: an option (`--to`), not a parameter name
+    or the scenario key the option overrides (an option is in no file)."""
     if exc.key in options:
-        return type(exc)(exc.message, file=exc.file, key=options[exc.key])
+        return type(exc)(exc.message, key=options[exc.key])
     return exc
 
 

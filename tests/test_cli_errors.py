@@ -317,3 +317,10 @@ def test_bad_input_leaves_an_earlier_result_byte_identical(project_copy):
     assert "fertility.tfr" in _one_line_error(result)
     assert hashes() == before and set(before) == {"population.csv", "flows.csv",
                                                   "manifest.json"}
+
+
+def test_unknown_municipality_names_the_option_typed():
+    result = CliRunner().invoke(app, ["project", "-m", "Nowhere"])
+    line = _one_line_error(result)
+    assert line.startswith("error: --municipality: unknown municipality 'Nowhere'"), line
+    assert "population.municipality" not in line
