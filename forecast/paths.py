@@ -59,9 +59,9 @@ def check_path(spec, *, file: str | None = None, key: str | None = None,
         if not np.isfinite(v):
             raise ScenarioError(f"expected a finite number{at}, got {v}", file=file, key=key)
         if lower is not None and v < lower:
-            raise ScenarioError(f"expected a value >= {lower:,g}{at}, got {v:,g}", file=file, key=key)
+            raise ScenarioError(f"expected a value >= {lower}{at}, got {v}", file=file, key=key)
         if upper is not None and v > upper:
-            raise ScenarioError(f"expected a value <= {upper:,g}{at}, got {v:,g}", file=file, key=key)
+            raise ScenarioError(f"expected a value <= {upper}{at}, got {v}", file=file, key=key)
     return points[None] if None in points else points
 
 
