@@ -460,9 +460,9 @@ def _format_option(value: Optional[str], alias: Optional[str]) -> Optional[str]:
 
 def _as_typed(exc: ForecastError, options: dict[str, str]) -> ForecastError:
     """The error with its key as the user typed it: an option (`--to`), not a parameter name
-    or the scenario key the option overrides (an option is in no file)."""
+    or the scenario key the option overrides."""
     if exc.key in options:
-        return type(exc)(exc.message, key=options[exc.key])
+        return type(exc)(exc.message, file=exc.file, key=options[exc.key])
     return exc
 
 
@@ -616,8 +616,10 @@ def decompose(scenario: Optional[Path] = RunScenarioArg,
                                 file=str(result.scenario.file), key="services")
         table = decompose_cost(result.demand, service, year_from, year_to)
     except ForecastError as exc:
-        _fail(_as_typed(exc, {"year_from": "--from", "year_to": "--to",
-                              "service": "--service"}))
+        typed = {"year_from": "--from", "year_to": "--to"}
+        if service is not None:
+            typed["service"] = "--service"
+        _fail(_as_typed(exc, typed))
     from rich.table import Table
 
     console = _console()

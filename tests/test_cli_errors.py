@@ -330,5 +330,5 @@ def test_bad_input_leaves_an_earlier_result_byte_identical(project_copy):
 def test_unknown_municipality_names_the_option_typed():
     result = CliRunner().invoke(app, ["project", "-m", "Nowhere"])
     line = _one_line_error(result)
-    assert line.startswith("error: --municipality: unknown municipality 'Nowhere'"), line
+    assert "norway-mmmm.toml: --municipality: unknown municipality 'Nowhere'" in line, line
     assert "population.municipality" not in line

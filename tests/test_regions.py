@@ -89,8 +89,9 @@ def _users_table(d):
 
 
 CASES = {
+    # the option as typed, not the scenario key it overrides
     "unknown municipality": (None, ["-m", "9999"], "norway-mmmm.toml",
-                             "population.municipality"),
+                             "--municipality: unknown municipality '9999'"),
     "municipality missing an age": (
         lambda d: _rewrite(d / "data/norway/population.csv.gz", _drop_oslo_age), ["--all"],
         "population.csv.gz", "age"),
