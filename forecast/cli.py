@@ -189,12 +189,13 @@ MunicipalityOpt = typer.Option(None, "--municipality", "-m", metavar="CODE",
                                help="Municipality code or name (repeat for several); needs a "
                                     "scenario with a multi-region population file.")
 AllOpt = typer.Option(False, "--all", help="Every municipality of the population file.")
-DrawsOpt = typer.Option(None, "--draws", metavar="N", help="Number of stochastic draws (overrides the "
-                                              "scenario's [uncertainty] draws; 0: deterministic "
-                                              "only).")
-SeedOpt = typer.Option(None, "--seed", metavar="N", help="Seed of the draws (same seed, same numbers).")
-SchedulerOpt = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Address of a dask.distributed "
-                                                      "scheduler to run the draws on.")
+DrawsOpt = typer.Option(None, "--draws", metavar="N",
+                        help="Number of stochastic draws (overrides the scenario's "
+                             "[uncertainty] draws; 0: deterministic only).")
+SeedOpt = typer.Option(None, "--seed", metavar="N",
+                       help="Seed of the draws (same seed, same numbers).")
+SchedulerOpt = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                            help="Address of a dask.distributed scheduler to run the draws on.")
 NORWAY_SCENARIO = REPO_ROOT / "scenarios" / "norway-mmmm.toml"
 NORWAY_SERVICES_SCENARIO = REPO_ROOT / "scenarios" / "norway-tjenester.toml"
 
@@ -765,8 +766,9 @@ def backtest(base: Optional[list[int]] = typer.Option(None, "--base", metavar="Y
                                                   help="Calibration window in years (default "
                                                        "5; with --all 8, or as many as the "
                                                        "counts allow)."),
-             e0: str = typer.Option("trend", "--e0", metavar="trend|constant", help="Life expectancy: trend or constant "
-                                    "(Bærum only; --all uses forecast.population.national)."),
+             e0: str = typer.Option("trend", "--e0", metavar="trend|constant",
+                                    help="Life expectancy: trend or constant (Bærum only; "
+                                         "--all uses forecast.population.national)."),
              all_: bool = typer.Option(False, "--all",
                                        help="Every municipality, beside naive benchmarks."),
              shared: Path = typer.Option(SHARED_DATA, "--shared", metavar="FOLDER",
