@@ -111,7 +111,7 @@ def test_compare_out_writes_the_side_by_side_table(tmp_path):
     for path in out.iterdir():
         if path.name != "manifest.json":
             assert f"wrote {path}: " in result.stdout, path.name
-    assert "Δ % = in % of ldip" in result.stdout
+    assert "Δ and Δ % = difference from ldip" in result.stdout
 
 
 # --- calibrate: --out or --in-place ----------------------------------------------------------
