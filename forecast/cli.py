@@ -548,7 +548,8 @@ def compare(scenarios: list[Path] = typer.Argument(...,
             "demand_scenarios.csv": "every scenario's services, long format",
             "population.csv": f"population of {first}", "flows.csv": f"flows of {first}",
             "demand.csv": f"services of {first}", "result.nc": f"{first}, NetCDF",
-            "forecast.xlsx": f"workbook of {first}"}
+            "forecast.xlsx": f"workbook of {first}",
+            "report.html": "the report, every scenario side by side"}
     for path in written:
         typer.echo(f"wrote {path}: {what.get(path.name, 'chart')}")
 

@@ -230,7 +230,7 @@ def test_compare_report_in_browser(browser, tmp_path):
     page, problems = open_report(browser, out / "report.html")
     assert problems == []
     check_charts(page, {"need-heldogn", "comparison-cost", "decomposition"}, "Bærum LDIP")
-    comparison = pd.read_csv(out / "comparison.csv")
+    comparison = pd.read_csv(out / "demand_scenarios.csv")   # every scenario's demand.csv
     other = sorted(set(comparison["scenario"]) - {"Bærum LDIP"})[0]
     need = comparison.query("scenario == @other and service == 'heldogn' and "
                             "measure == 'need' and year == 2038")["value"].item()
