@@ -162,6 +162,7 @@ SCENARIOS = {"ldip": "baerum-ldip.toml", "d22": "baerum-dekningsgrad-22.toml",
              "plan1150": "baerum-planlagt-kapasitet-1150.toml"}
 INDEPENDENT = "independent check"
 CONSTRUCTION = "by construction"
+ID_HOUSING = "bolig_utviklingshemming"
 
 
 def _n(x: float) -> str:
@@ -246,7 +247,11 @@ def rows() -> list[tuple[str, str, str, str, str, str]]:
     # Fig. 4
     add(("housing for people with intellectual disabilities 2018–2038",
          "+57 %, about +180 units", _where("housing_id_pct", "housing_id_units"),
-         "— (issue 10 item 2)", "the cohort service is another part of issue 10", "—"))
+         f"{_pct(at('ldip', ID_HOUSING, 'need', 2038) / at('ldip', ID_HOUSING, 'need', 2018) - 1)}, "
+         f"{_n(at('ldip', ID_HOUSING, 'need', 2038) - at('ldip', ID_HOUSING, 'need', 2018))} units",
+         "baerum-ldip.toml cohort service: base 316 = 180 ÷ 0.57 and 12 entries a birth cohort "
+         "at 22 = (180 + 3 × 20) ÷ 20, both solved from this figure; 3 exits a year",
+         CONSTRUCTION))
     # Fig. 5
     h = {y: at("plan", "hjemmetjenester", "need", y) for y in (2018, 2022, 2038)}
     add(("home-care users 2018–2022", "stable", _where("home_flat_until"),
