@@ -26,6 +26,8 @@ local one, bit for bit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import xarray as xr
 
@@ -65,6 +67,21 @@ def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray
     return first.astype(float)
 
 
+def _sort_rows(rows: np.ndarray) -> None:
+    """Sort each row in place, the rows shared out over the CPUs (numpy's sort releases the
+    GIL, so threads sort in parallel); the result does not depend on the split."""
+    n_threads = min(os.cpu_count() or 1, max(1, rows.size // 2_000_000))
+    if n_threads == 1:
+        rows.sort(axis=-1)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, rows.shape[0], n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(lambda i: rows[bounds[i]:bounds[i + 1]].sort(axis=-1),
+                      range(n_threads)))
+
+
 def quantiles_last(x: np.ndarray, quantiles) -> np.ndarray:
     """(Q, *lead) quantiles over the last axis of x (*lead, D), the same numbers as
     np.quantile(x, q, axis=-1) (method 'linear'), from one sort of the rows (numpy's
@@ -72,7 +89,10 @@ def quantiles_last(x: np.ndarray, quantiles) -> np.ndarray:
     one."""
     q = np.asarray(quantiles, dtype=float)
     lead, d = x.shape[:-1], x.shape[-1]
-    rows = np.sort(np.asarray(x, dtype=float).reshape(-1, d), axis=-1)   # NaN sort last
+    rows = np.asarray(x, dtype=float).reshape(-1, d)    # a copy when x is not contiguous
+    if np.may_share_memory(rows, x):
+        rows = rows.copy()
+    _sort_rows(rows)                                    # in place; NaN sort last
     out = np.empty((len(q), rows.shape[0]))
     for k, p in enumerate(q):
         h = (d - 1) * p
