@@ -1,6 +1,13 @@
 """forecast: open demographic demand forecasting for Norwegian municipalities."""
 
+import os
+from pathlib import Path
+
 from .errors import DataError, ForecastError, ScenarioError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# the project's source material: ../shared beside the clone, or wherever FORECAST_SHARED says
+SHARED_DIR = Path(os.environ.get("FORECAST_SHARED", REPO_ROOT.parent / "shared"))
 
 __version__ = "0.1.0"
 __all__ = ["ForecastError", "ScenarioError", "DataError", "load_scenario", "project",

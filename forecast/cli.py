@@ -10,10 +10,10 @@ from typing import Optional
 import typer
 import typer.core
 
+from . import REPO_ROOT, SHARED_DIR
 from .errors import ForecastError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = SHARED_DIR / "data"
 
 
 # usage errors: typer >= 0.25 carries its own copy of click, older ones use click

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bounds import MAX_DWELLINGS, MAX_LEVEL, MAX_PERSONS_PER_DWELLING, MAX_TFR
+from . import REPO_ROOT, SHARED_DIR  # noqa: F401  (re-exported: REPO_ROOT is used widely)
 from .errors import ScenarioError
 from .paths import check_path, is_dated
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "baerum-mmmm.toml"
 
 # The schema is data: section -> key -> (expected type description, validator kind).

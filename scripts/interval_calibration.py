@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.backtest_intervals import Scale, run_bases
+from forecast import SHARED_DIR
 from forecast.inputs.sources import read_all_sources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ def main(argv=None) -> None:
     p.add_argument("--local-phi", type=float, default=None,
                    help="override the local migration AR(1) phi in the grid (e.g. 0.9)")
     p.add_argument("--bases", default="2008,2009,2010,2011,2012,2013")
-    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--shared", default=str(SHARED_DIR / "data"))
     p.add_argument("--calibrated-only", action="store_true",
                    help="only the table by horizon of the calibrated components (the default "
                         "of forecast's [uncertainty])")

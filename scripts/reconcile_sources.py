@@ -18,8 +18,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from forecast import SHARED_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ROOT.parent / "shared" / "sources"
+SOURCES = SHARED_DIR / "sources"
 LDIP = "004_baerum_handlingsprogram_2019_2022_ldip.txt"
 README = ROOT / "README.md"
 BEGIN = "<!-- reconcile_sources: begin (python scripts/reconcile_sources.py --write) -->"

@@ -1,4 +1,6 @@
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +8,24 @@ import pytest
 import xarray as xr
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+
+
+def _shared_beside_origin() -> None:
+    """The source material is ../shared beside the project. A clone made elsewhere (e.g. a
+    fresh clone in /tmp) finds it beside the repository it was cloned from."""
+    if "FORECAST_SHARED" in os.environ or (ROOT.parent / "shared").is_dir():
+        return
+    origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+                            capture_output=True, text=True).stdout.strip()
+    if origin and (Path(origin).parent / "shared").is_dir():
+        os.environ["FORECAST_SHARED"] = str((Path(origin).parent / "shared").resolve())
+
+
+_shared_beside_origin()
+
+from forecast.scenario import SHARED_DIR  # noqa: E402  (after FORECAST_SHARED is set)
+
+SHARED = SHARED_DIR / "data"
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from forecast.population import national as nat
 from forecast.population.calibrate import (fit_kannisto, kannisto_hazard, open_interval_rate,
                                            window_mortality)
 from forecast.population.rates import life_expectancy
+from forecast.scenario import SHARED_DIR
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED = SHARED_DIR / "data"
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from conftest import ROOT
 from forecast.api import run
 from forecast.demand.capacity import capacity_series, parse_capacity
 from forecast.errors import ScenarioError
-from forecast.scenario import load_scenario
+from forecast.scenario import SHARED_DIR, load_scenario
 
-SOURCES = ROOT.parent / "shared" / "sources"
+SOURCES = SHARED_DIR / "sources"
 LDIP_DOC = SOURCES / "004_baerum_handlingsprogram_2019_2022_ldip.txt"
 GROSS_2018 = 2_430.0e6          # 004 Tabell 1, line 796: gross operating cost 2018, NOK
 SHARE_INSTITUTIONS = 0.38       # 004 line 739: bo- og behandlingssentre

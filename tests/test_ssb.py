@@ -9,10 +9,11 @@ import pytest
 
 from forecast.errors import DataError
 from forecast.io.ssb import import_ssb, read_jsonstat, read_ssb_csv, to_population
+from forecast.scenario import SHARED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-SSB = ROOT.parent / "shared" / "data" / "ssb-jsonstat"
-BAERUM_CSV = ROOT.parent / "shared" / "data" / "baerum" / "population_by_age_sex_2005_2018.csv"
+SSB = SHARED_DIR / "data" / "ssb-jsonstat"
+BAERUM_CSV = SHARED_DIR / "data" / "baerum" / "population_by_age_sex_2005_2018.csv"
 FIX = Path(__file__).resolve().parent / "fixtures" / "ssb"
 R05300 = SSB / "ssb_05300_jsonstat2_response.json"
 B07459 = SSB / "constructed_07459_baerum_2018_by_sex_age.json"
