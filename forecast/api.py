@@ -26,19 +26,30 @@ def _name_file(exc: ForecastError, scenario: Scenario) -> ForecastError:
     return exc
 
 
+def load_inputs(scenario: Scenario, regions=None):
+    """(PopulationInputs, PopulationAssumptions) of the scenario, read once: `project` and
+    `draws` take them as `loaded` so a run with draws reads its files once."""
+    from .inputs.population import load_population
+
+    try:
+        return load_population(scenario, regions)
+    except ForecastError as exc:
+        raise _name_file(exc, scenario) from None
+
+
 def project(scenario: Scenario | str | Path | None = None, regions=None,
-            outputs: str = "full"):
+            outputs: str = "full", loaded=None):
     """Population projection of a scenario: an xarray.Dataset (see population.model).
 
     One municipality: dims (year, sex, age); sub-areas: (area, year, sex, age); a
-    multi-region file: (region, year, sex, age), `regions` = "all", codes or names."""
-    from .inputs.population import load_population
+    multi-region file: (region, year, sex, age), `regions` = "all", codes or names.
+    `loaded`: the result of load_inputs, when the caller has it."""
     from .population.model import project_population
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    inputs, assumptions = loaded if loaded is not None else load_inputs(scenario, regions)
     try:
-        inputs, assumptions = load_population(scenario, regions)
         ds = project_population(inputs, assumptions, outputs=outputs,
                                 attrs=provenance(scenario))
     except ForecastError as exc:
@@ -164,12 +175,11 @@ def check_charts(scenario: Scenario, services: list[str]) -> None:
 
 
 def draws(scenario: Scenario, regions=None, n_draws: int | None = None, seed: int | None = None,
-          config=None, costs=None, scheduler: str | None = None, advance=None):
+          config=None, costs=None, scheduler: str | None = None, advance=None, loaded=None):
     """Quantiles over draws (forecast.uncertainty) of the scenario's population, and of its
     services' need, gap and cost with `config` (and `costs`); None when there are no draws
     (`n_draws` and `seed` override the scenario's [uncertainty]). One municipality: no
-    `region` dim."""
-    from .inputs.population import load_population
+    `region` dim. `loaded`: the result of load_inputs, when the caller has it."""
     from .inputs.uncertainty import load_uncertainty
     from .uncertainty import run_draws
 
@@ -177,7 +187,7 @@ def draws(scenario: Scenario, regions=None, n_draws: int | None = None, seed: in
         settings = load_uncertainty(scenario, n_draws, seed)
         if settings is None:
             return None
-        inputs, a = load_population(scenario, regions)
+        inputs, a = loaded if loaded is not None else load_inputs(scenario, regions)
         if inputs.layout == "areas":
             raise ScenarioError("draws of sub-areas are not supported; run the municipality "
                                 "without [areas] for its uncertainty", file=str(scenario.file),
@@ -229,13 +239,15 @@ def run(scenario: Scenario | str | Path | None = None, regions=None,
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario if scenario is not None else DEFAULT_RUN_SCENARIO)
-    population = project(scenario, regions=regions)
+    loaded = load_inputs(scenario, regions)
+    population = project(scenario, regions=regions, loaded=loaded)
     areas = None
     if "area" in population.dims:
         from .population.areas import municipality
         areas, population = population, municipality(population)
     if "services" not in scenario.raw:
-        spread = draws(scenario, regions, n_draws, seed, scheduler=scheduler, advance=advance)
+        spread = draws(scenario, regions, n_draws, seed, scheduler=scheduler, advance=advance,
+                       loaded=loaded)
         return RunResult(scenario, population, None, None, areas=areas, uncertainty=spread)
     try:
         file = str(scenario.file)
@@ -256,7 +268,8 @@ def run(scenario: Scenario | str | Path | None = None, regions=None,
     except ForecastError as exc:
         raise _name_file(exc, scenario) from None
     demand.attrs.update(provenance(scenario))
-    spread = draws(scenario, regions, n_draws, seed, config, costs, scheduler, advance)
+    spread = draws(scenario, regions, n_draws, seed, config, costs, scheduler, advance,
+                   loaded)
     if spread is not None:
         spread.attrs["price_year"] = demand.attrs.get("price_year", "")
     return RunResult(scenario, population, demand, config, costs, areas=areas,

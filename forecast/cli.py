@@ -241,6 +241,7 @@ def project(scenario: Optional[Path] = ScenarioArg,
             scheduler: Optional[str] = SchedulerOpt, quiet: bool = QuietOpt):
     """Project the population: single-year ages, two sexes, stocks at 1 January."""
     from .api import draws as run_draws
+    from .api import load_inputs
     from .api import project as run_projection
     from .progress import progress
     from .scenario import load_scenario
@@ -252,8 +253,10 @@ def project(scenario: Optional[Path] = ScenarioArg,
             scenario = NORWAY_SCENARIO
         sc = load_scenario(scenario)
         with progress(f"Projecting {sc.name}", None, quiet) as advance:
-            ds = run_projection(sc, regions=regions)
-            spread = run_draws(sc, regions, draws, seed, scheduler=scheduler, advance=advance)
+            loaded = load_inputs(sc, regions)
+            ds = run_projection(sc, regions=regions, loaded=loaded)
+            spread = run_draws(sc, regions, draws, seed, scheduler=scheduler, advance=advance,
+                               loaded=loaded)
             written = []
             if out is not None:
                 from .io.outputs import write_population_outputs

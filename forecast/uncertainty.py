@@ -31,10 +31,10 @@ import os
 import numpy as np
 import xarray as xr
 
-from .population.model import BANDS
 from .population.stochastic import QUANTILES, DrawPlan, group_draws, plan_draws, region_chunks
+from .report import AGE_GROUPS
 
-REPORT_BANDS = {**BANDS, "67+": (67, 105), "80+": (80, 105), "total": (0, 105)}
+REPORT_BANDS = {**AGE_GROUPS, "total": (0, 105)}
 # group outputs plus demand's arrays of one chunk: regions are chunked to about this
 CHUNK_BYTES = 256 * 2 ** 20
 
@@ -154,10 +154,6 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     return out
 
 
-def _reduce_task(plan, lo, hi, first_year, config, costs, quantiles):
-    return reduce_chunk(plan, lo, hi, first_year, config, costs, quantiles)
-
-
 def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
               chunk_bytes: int = CHUNK_BYTES, scheduler: str | None = None,
               advance=None) -> xr.Dataset:
@@ -166,10 +162,8 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
     tasks there); `advance(n)`: called with the number of regions done (progress)."""
     plan = plan_draws(inputs, a, settings.components, settings.draws, settings.seed,
                       settings.vary, cell_edges(config))
-    per_region = plan.bytes_per_region() * (4 if config is not None else 1)
-    n_reg = len(inputs.regions)
-    size = int(max(1, min(n_reg, chunk_bytes // max(per_region, 1))))
-    chunks = [(lo, min(n_reg, lo + size)) for lo in range(0, n_reg, size)]
+    # demand's arrays of a draw take about three times its group outputs
+    chunks = region_chunks(plan, chunk_bytes // (4 if config is not None else 1))
     args = (a.base_year, config, costs, tuple(quantiles))
     parts, sums = [], {}
 
@@ -206,7 +200,7 @@ def _on_dask(address: str, plan, chunks, args, advance):
 
     with Client(address, set_as_default=False) as client:
         remote = client.scatter(plan, broadcast=True)
-        futures = [client.submit(_reduce_task, remote, lo, hi, *args, pure=False)
+        futures = [client.submit(reduce_chunk, remote, lo, hi, *args, pure=False)
                    for lo, hi in chunks]
         # in chunk order, so the sums over regions add up as in the local run; each result
         # is released once taken

@@ -30,18 +30,23 @@ def read_service_outcomes(path: str | Path) -> pd.DataFrame:
         if bad:
             raise DataError(f"unknown {column} {bad[0]!r}; expected one of "
                             f"{', '.join(allowed)}", file=file, key=column)
-    if (df["value"] <= 0).any():
-        row = df[df["value"] <= 0].iloc[0]
-        raise DataError(f"expected a positive value, got {row['value']:g} for {row['measure']} "
-                        f"{row['year']}", file=file, key="value")
-    if df.duplicated(["measure", "year"]).any():
-        row = df[df.duplicated(["measure", "year"])].iloc[0]
-        raise DataError(f"{row['measure']} {row['year']} is given twice", file=file, key="year")
+    _check_positive_once(df, "measure", file)
     for measure, part in df[df["measure"] != "cpi"].groupby("measure"):
         if not (part["role"] == "known_2018").any():
             raise DataError(f"{measure} has no known_2018 row (the level a 2018 plan had)",
                             file=file, key="role")
     return df.sort_values(["measure", "year"]).reset_index(drop=True)
+
+
+def _check_positive_once(df, name: str, file: str) -> None:
+    """Every value positive, and each (name, year) given once."""
+    if (df["value"] <= 0).any():
+        row = df[df["value"] <= 0].iloc[0]
+        raise DataError(f"expected a positive value, got {row['value']:g} for {row[name]} "
+                        f"{row['year']}", file=file, key="value")
+    if df.duplicated([name, "year"]).any():
+        row = df[df.duplicated([name, "year"])].iloc[0]
+        raise DataError(f"{row[name]} {row['year']} is given twice", file=file, key="year")
 
 
 def read_factor_history(path: str | Path, year_from: int, year_to: int
@@ -52,13 +57,7 @@ def read_factor_history(path: str | Path, year_from: int, year_to: int
     df = read_csv(path, {"year": "int", "factor": "str", "value": "float"},
                   optional={"unit": "str", "source": "str"})
     file = str(path)
-    if (df["value"] <= 0).any():
-        row = df[df["value"] <= 0].iloc[0]
-        raise DataError(f"expected a positive value, got {row['value']:g} for {row['factor']} "
-                        f"{row['year']}", file=file, key="value")
-    if df.duplicated(["factor", "year"]).any():
-        row = df[df.duplicated(["factor", "year"])].iloc[0]
-        raise DataError(f"{row['factor']} {row['year']} is given twice", file=file, key="year")
+    _check_positive_once(df, "factor", file)
     factors, units = {}, {}
     for name, part in df.groupby("factor", sort=False):
         values = dict(zip(part["year"].astype(int), part["value"].astype(float)))

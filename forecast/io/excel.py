@@ -250,12 +250,17 @@ def _ages_sheet(ws, pop_ds) -> None:
     sheet.print_setup(ws, "1:2", "A:B")
 
 
+def _empty_sheet(ws, text: str) -> None:
+    """A sheet that only says why it is empty."""
+    ws.cell(row=1, column=1, value=text)
+    sheet.print_setup(ws, None, None)
+
+
 def _services_sheet(ws, demand_ds, unc) -> None:
     from .tables import demand_measures
 
     if demand_ds is None:
-        ws.cell(row=1, column=1, value=NO_SERVICES)
-        sheet.print_setup(ws, None, None)
+        _empty_sheet(ws, NO_SERVICES)
         return
     years = [int(y) for y in demand_ds["year"].values]
     skip = {"need", "capacity", "gap", "cost", "investment", "unit_cost"}  # on other sheets
@@ -283,8 +288,7 @@ def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
 
     services = _capacity_services(demand_ds) if demand_ds is not None else []
     if not services:
-        ws.cell(row=1, column=1, value=NO_SERVICES if demand_ds is None else NB["no_capacity"])
-        sheet.print_setup(ws, None, None)
+        _empty_sheet(ws, NO_SERVICES if demand_ds is None else NB["no_capacity"])
         return
     years = [int(y) for y in demand_ds["year"].values]
     sheet.title(ws, 1, NB["capacity_sheet_title"])
@@ -334,8 +338,7 @@ def _capacity_sheet(ws, demand_ds, unc, charts) -> None:
 
 def _cost_sheet(ws, demand_ds, unc) -> None:
     if demand_ds is None:
-        ws.cell(row=1, column=1, value=NO_SERVICES)
-        sheet.print_setup(ws, None, None)
+        _empty_sheet(ws, NO_SERVICES)
         return
     years = [int(y) for y in demand_ds["year"].values]
     mill = _mill(demand_ds)
