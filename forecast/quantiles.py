@@ -73,7 +73,7 @@ def _sorted_quantiles(row, lo_rank, hi_rank, frac, buf, res):
 def _row_quantiles(row, lo_rank, hi_rank, frac, work, res):
     """Exact quantiles of one row into res (Q,). work: from _work (counts, slot, bins, buf,
     sample); slot is all zero on entry and on exit."""
-    counts, slot, bins, buf, sample = work
+    counts, slot, bins, buf, sample, gather = work
     d = row.size
     n_q = res.size
     if d < SORT_BELOW:
@@ -114,7 +114,7 @@ def _row_quantiles(row, lo_rank, hi_rank, frac, work, res):
         f = (v - lower) * scale                     # monotone in v
         f = f if f > 0.0 else 0.0
         f = f if f < top else top
-        bins[j] = np.int32(f)
+        bins[j] = np.uint16(f)
     if not finite:
         _row_plain(row, lo_rank, hi_rank, frac, work, res)
         return
@@ -124,7 +124,7 @@ def _row_quantiles(row, lo_rank, hi_rank, frac, work, res):
 @njit(cache=True, error_model="numpy")
 def _row_plain(row, lo_rank, hi_rank, frac, work, res):
     """The careful path: NaN -> NaN; +-inf -> sort; else bins over the row's min..max."""
-    counts, slot, bins, buf, sample = work
+    counts, slot, bins, buf, sample, gather = work
     d = row.size
     mn = row[0]
     mx = row[0]
@@ -148,7 +148,7 @@ def _row_plain(row, lo_rank, hi_rank, frac, work, res):
         scale = 0.0           # range too small to divide: one bin, still exact
     for j in range(d):
         i = np.int32((row[j] - mn) * scale)
-        bins[j] = i if i < nb - 1 else nb - 1
+        bins[j] = np.uint16(i if i < nb - 1 else nb - 1)
     _select(row, lo_rank, hi_rank, frac, work, res)
 
 
@@ -162,7 +162,7 @@ def _gathered_rank(gathered, counts, slot, i, rank):
 @njit(cache=True, error_model="numpy")
 def _select(row, lo_rank, hi_rank, frac, work, res):
     """Exact order statistics from the bins of the values (bins[j], monotone in row[j])."""
-    counts, slot, bins, buf, sample = work
+    counts, slot, bins, buf, sample, gather = work
     d = row.size
     n_q = res.size
     nb = counts.size
@@ -184,14 +184,14 @@ def _select(row, lo_rank, hi_rank, frac, work, res):
     for i in sorted_bins:
         if i != prev:
             slot[i] = offset + 1
+            gather[i] = 1
             offset += counts[i] - (counts[i - 1] if i > 0 else 0)
             prev = i
 
     n = 0
-    for j in range(d):
-        if slot[bins[j]] != 0:
-            buf[n] = row[j]
-            n += 1
+    for j in range(d):                # no branch: store always, keep if the bin is gathered
+        buf[n] = row[j]
+        n += gather[bins[j]]
     gathered = buf[:n]
     gathered.sort()           # bins are in value order, so this is the order of the row
 
@@ -201,13 +201,14 @@ def _select(row, lo_rank, hi_rank, frac, work, res):
         res[k] = _interpolate(a, b, frac[k])
     for i in sorted_bins:
         slot[i] = 0
+        gather[i] = 0
 
 
 @njit(cache=True, error_model="numpy")
 def _work(n_bins, d):
     """Per-thread work arrays for _row_quantiles."""
-    return (np.empty(n_bins, np.int32), np.zeros(n_bins, np.int32), np.empty(d, np.int32),
-            np.empty(d), np.empty(SAMPLE))
+    return (np.empty(n_bins, np.int32), np.zeros(n_bins, np.int32), np.empty(d, np.uint16),
+            np.empty(d), np.empty(SAMPLE), np.zeros(n_bins, np.uint8))
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
