@@ -329,19 +329,28 @@ def _stream_range(batch, n_bins, lower, inv_width):
 def _stream_update(batch, lower, inv_width, counts, below, above, row_min, row_max, has_nan):
     n_bins = counts.shape[1]
     for r in prange(batch.shape[0]):
+        # the row's state in locals for the loop (no stores to shared arrays per value)
+        lo, inv = lower[r], inv_width[r]
+        mn, mx = row_min[r], row_max[r]
+        n_below, n_above, nan = 0, 0, False
+        hist = counts[r]
         for v in batch[r]:
             if v != v:
-                has_nan[r] = True
+                nan = True
                 continue
-            row_min[r] = min(row_min[r], v)
-            row_max[r] = max(row_max[r], v)
-            pos = (v - lower[r]) * inv_width[r]
+            mn = v if v < mn else mn
+            mx = v if v > mx else mx
+            pos = (v - lo) * inv
             if pos < 0.0:
-                below[r] += 1
+                n_below += 1
             elif pos >= n_bins:
-                above[r] += 1
+                n_above += 1
             else:
-                counts[r, int(pos)] += 1
+                hist[int(pos)] += 1
+        row_min[r], row_max[r] = mn, mx
+        below[r] += n_below
+        above[r] += n_above
+        has_nan[r] |= nan
 
 
 @njit(cache=True, error_model="numpy")
