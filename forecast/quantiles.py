@@ -97,8 +97,9 @@ def _row_quantiles(row, lo_rank, hi_rank, frac, work, res):
     for k in range(n_q):
         q_lo = min(q_lo, lo_rank[k] / (d - 1))
         q_hi = max(q_hi, hi_rank[k] / (d - 1))
-    lower = sample[max(0, int(q_lo * (m - 1)) - 6)]
-    upper = sample[min(m - 1, int(q_hi * (m - 1)) + 7)]
+    # a sample quantile's rank in the sample has sd sqrt(m p (1 - p)): 3 sd of margin
+    lower = sample[max(0, int(q_lo * (m - 1) - 3.0 * np.sqrt(m * q_lo * (1 - q_lo))) - 2)]
+    upper = sample[min(m - 1, int(q_hi * (m - 1) + 3.0 * np.sqrt(m * q_hi * (1 - q_hi))) + 3)]
 
     nb = counts.size
     scale = nb / (upper - lower)
