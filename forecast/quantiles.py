@@ -9,11 +9,14 @@
     StreamingQuantiles(n_rows, quantiles, bins=512)
         approximate quantiles of rows whose draws arrive in batches, within one bin width
 
-Exact selection, per row: a min/max pass; a count of the values in NB bins of equal width
-(the bin of v is monotone in v, so bin order is value order); the cumulative counts give the
-bin of each needed order statistic; only the values of those bins are gathered and sorted.
-A row costs three passes over its values plus a sort of a few dozen of them, instead of a
-sort of the whole row. Rows with +-inf are sorted whole (exact, as np.quantile).
+Exact selection, per row: a sample of 128 values sets a range around the quantiles asked
+for; each value gets a bin of that range, NB = D/4 bins of equal width, the values outside
+in the first and last bin (the bin of v is monotone in v, so bin order is value order); the
+cumulative counts of the bins give the bin of each needed order statistic; only the values
+of those bins are gathered and sorted, and the order statistics read off. Passes over a row:
+bins (vectorised), counts, gather, plus a sort of the sample and of a few dozen values,
+instead of a sort of the whole row. Rows shorter than 512 draws, and rows with +-inf, are
+sorted whole; the result is exact whatever the sample (a poor sample only costs time).
 
 Zero signs are the one thing not reproduced: -0.0 and 0.0 compare equal, so which of them a
 tie yields may differ from numpy (numbers are equal, the sign bit may not be).
@@ -72,7 +75,7 @@ def _sorted_quantiles(row, lo_rank, hi_rank, frac, buf, res):
 @njit(cache=True, error_model="numpy")
 def _row_quantiles(row, lo_rank, hi_rank, frac, work, res):
     """Exact quantiles of one row into res (Q,). work: from _work (counts, slot, bins, buf,
-    sample); slot is all zero on entry and on exit."""
+    sample, gather); slot and gather are all zero on entry and on exit."""
     counts, slot, bins, buf, sample, gather = work
     d = row.size
     n_q = res.size

@@ -1,6 +1,7 @@
 """forecast.quantiles: exact quantiles equal np.quantile bit for bit, band sums equal explicit
 sums, and the streaming quantiles stay within their stated bound."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -83,8 +84,9 @@ def test_band_quantiles_equal_explicit_sums():
     band_cells[2] = True                        # total
     # band 3: no cell, a row of zeros
     out = np.full((len(Q), n_reg, 4, n_time), -1.0)
-    total = rng.random((4, n_time, d))
-    expected_total = total.copy()
+    initial = rng.random((4, n_time, d))
+    total = initial.copy()
+    expected_total = initial.copy()
     band_quantiles(cells, band_cells, Q, out, total)
     for b in range(4):
         members = np.flatnonzero(band_cells[b])
@@ -97,6 +99,16 @@ def test_band_quantiles_equal_explicit_sums():
                 expected_total[b, t] = expected_total[b, t] + row
                 assert_same(out[:, r, b, t], np.quantile(row, Q))
     assert_same(total, expected_total)
+    # one thread: the same numbers
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        out_1, total_1 = np.empty_like(out), initial.copy()
+        band_quantiles(cells, band_cells, Q, out_1, total_1)
+    finally:
+        numba.set_num_threads(threads)
+    assert_same(out_1, out)
+    assert_same(total_1, total)
 
 
 def test_band_quantiles_checks_shapes():
