@@ -18,8 +18,11 @@ bins (vectorised), counts, gather, plus a sort of the sample and of a few dozen 
 instead of a sort of the whole row. Rows shorter than 512 draws, and rows with +-inf, are
 sorted whole; the result is exact whatever the sample (a poor sample only costs time).
 
-Zero signs are the one thing not reproduced: -0.0 and 0.0 compare equal, so which of them a
-tie yields may differ from numpy (numbers are equal, the sign bit may not be).
+Not reproduced: zero signs (-0.0 and 0.0 compare equal, so which of them a tie yields may
+differ from numpy: numbers equal, the sign bit may not be); float32 input (read as float64
+here, np.quantile computes in float32); integer quantiles (np.quantile(x, [0, 1]) takes the
+order statistics without interpolating, which differs from q = 0.0, 1.0 only for rows with
++-inf: here q is always float).
 """
 
 from __future__ import annotations
