@@ -12,7 +12,7 @@ machine is shared with other processes, so wall time moves with their load: CPU 
 ratio between runs in this process. The first call of each (numba compile or cache load) is
 timed and printed separately, never counted.
 
-Inside the uncertainty run, the time spent in the population kernel (kernel.project_groups)
+Inside the uncertainty run, the time spent in the population kernel (kernel.project_draws)
 and in the whole draw of the population (stochastic.group_draws: random numbers, levels,
 kernel, old-age factors) is summed; the rest is planning the draws and reducing them.
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     scenario = load_scenario(SCENARIO)
 
     timers = Timers()
-    stochastic.project_groups = timers.wrap("kernel", stochastic.project_groups)
+    stochastic.project_draws = timers.wrap("kernel", stochastic.project_draws)
     uncertainty.group_draws = timers.wrap("group_draws", uncertainty.group_draws)
 
     def deterministic():

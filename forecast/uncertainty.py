@@ -18,20 +18,20 @@ shortfall probabilities chunk by chunk of regions, so no draw's full output is k
 The kernel writes persons by sex in the cells between every edge of the services' age groups
 and of the KOSTRA bands; a "population" whose ages are those cells (labelled by their first
 age) goes through the same compute_demand and compute_cost as the deterministic run, with
-`draw` as one more leading dim. Quantiles are exact (np.quantile over every draw of a region),
-and a region's numbers do not depend on the chunks or the workers (population.stochastic:
+`draw` as the last dim (the kernel writes every draw of a row contiguously). Quantiles are
+exact (forecast.quantiles: the numbers of np.quantile over every draw of a region, found by
+selection, not by sorting), and a region's numbers do not depend on the chunks or the workers (population.stochastic:
 each region's local draws come from its own key), so a Dask run gives the same numbers as a
 local one, bit for bit.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import xarray as xr
 
 from .population.stochastic import QUANTILES, DrawPlan, group_draws, plan_draws, region_chunks
+from .quantiles import band_quantiles, quantiles_last
 from .report import AGE_GROUPS
 
 REPORT_BANDS = {**AGE_GROUPS, "total": (0, 105)}
@@ -53,9 +53,9 @@ def cell_edges(config=None) -> np.ndarray:
 
 def _cells_population(group: np.ndarray, edges: np.ndarray, codes, first_year: int
                       ) -> xr.Dataset:
-    """group (D, R, T+1, 2, G) as pop(draw, region, year, sex, age) with one age per cell."""
-    n_draw, n_reg, n_year = group.shape[:3]
-    return xr.Dataset({"pop": (("draw", "region", "year", "sex", "age"), group)},
+    """group (R, T+1, 2, G, D) as pop(region, year, sex, age, draw) with one age per cell."""
+    n_reg, n_year, _, _, n_draw = group.shape
+    return xr.Dataset({"pop": (("region", "year", "sex", "age", "draw"), group)},
                       coords={"draw": np.arange(n_draw), "region": list(codes),
                               "year": np.arange(first_year, first_year + n_year),
                               "sex": ["female", "male"], "age": edges[:-1]})
@@ -67,86 +67,45 @@ def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray
     return first.astype(float)
 
 
-def _sort_rows(rows: np.ndarray) -> None:
-    """Sort each row in place, the rows shared out over the CPUs (numpy's sort releases the
-    GIL, so threads sort in parallel); the result does not depend on the split."""
-    n_threads = min(os.cpu_count() or 1, max(1, rows.size // 2_000_000))
-    if n_threads == 1:
-        rows.sort(axis=-1)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    bounds = np.linspace(0, rows.shape[0], n_threads + 1).astype(int)
-    with ThreadPoolExecutor(n_threads) as pool:
-        list(pool.map(lambda i: rows[bounds[i]:bounds[i + 1]].sort(axis=-1),
-                      range(n_threads)))
-
-
-def quantiles_last(x: np.ndarray, quantiles) -> np.ndarray:
-    """(Q, *lead) quantiles over the last axis of x (*lead, D), the same numbers as
-    np.quantile(x, q, axis=-1) (method 'linear'), from one sort of the rows (numpy's
-    vectorised sort is several times faster than its partition here); NaN where a row has
-    one."""
-    q = np.asarray(quantiles, dtype=float)
-    lead, d = x.shape[:-1], x.shape[-1]
-    rows = np.asarray(x, dtype=float).reshape(-1, d)    # a copy when x is not contiguous
-    if np.may_share_memory(rows, x):
-        rows = rows.copy()
-    _sort_rows(rows)                                    # in place; NaN sort last
-    out = np.empty((len(q), rows.shape[0]))
-    for k, p in enumerate(q):
-        h = (d - 1) * p
-        lo = int(np.floor(h))
-        hi = min(lo + 1, d - 1)
-        t = h - lo
-        a, b = rows[:, lo], rows[:, hi]
-        out[k] = b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t
-    out[:, np.isnan(rows[:, -1])] = np.nan
-    return out.reshape((len(q),) + lead)
-
-
-def band_matrix(edges: np.ndarray) -> np.ndarray:
-    """(2 G, B) 0/1: which cells (both sexes) make up each report band."""
+def band_cells(edges: np.ndarray) -> np.ndarray:
+    """(B, 2 G) bool: which cells (sex-major: s * G + g) make up each report band."""
     lows = np.asarray(edges)[:-1]
-    m = np.array([[(b_lo <= lo <= b_hi) for b_lo, b_hi in REPORT_BANDS.values()]
-                  for lo in lows], dtype=float)
-    return np.concatenate([m, m])
+    m = np.array([[(b_lo <= lo <= b_hi) for lo in lows] for b_lo, b_hi in REPORT_BANDS.values()])
+    return np.concatenate([m, m], axis=1)
 
 
 def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None, costs=None,
                  quantiles=QUANTILES) -> dict:
     """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
-    region always present)."""
-    group = group_draws(plan, lo, hi)                     # (D, Rc, T+1, 2, G)
-    edges = plan.edges
-    n_draw, n_reg, n_time = group.shape[:3]
-    # both sexes' cells into the bands with one matrix product, then draws last for the
-    # quantiles
-    bands = (group.reshape(-1, group.shape[-2] * group.shape[-1]) @ band_matrix(edges)
-             ).reshape(n_draw, n_reg, n_time, -1)          # (D, Rc, T+1, B)
-    out = {"pop_band": quantiles_last(bands.transpose(1, 3, 2, 0), quantiles),
-           "sum_pop_band": bands.sum(axis=1).transpose(0, 2, 1)}
+    region always present); the per-draw sums over the chunk's regions, draws last, under
+    keys sum_*."""
+    group = group_draws(plan, lo, hi)                     # (Rc, T+1, 2, G, D), draws last
+    n_reg, n_time, _, _, n_draw = group.shape
+    in_band = band_cells(plan.edges)
+    pop_band = np.empty((len(quantiles), n_reg, len(in_band), n_time))
+    total = np.zeros((len(in_band), n_time, n_draw))
+    band_quantiles(group, in_band, quantiles, pop_band, total)
+    out = {"pop_band": pop_band, "sum_pop_band": total}
     if config is None:
         return out
     from .cost import compute_cost
     from .demand import compute_demand
 
-    pop = _cells_population(group, edges, plan.inputs.regions[lo:hi], first_year)
+    pop = _cells_population(group, plan.edges, plan.inputs.regions[lo:hi], first_year)
     ds = compute_demand(pop, config)
     if costs is not None:
         ds = compute_cost(ds, costs)
-    dims = ("draw", "region", "service", "year")
+    dims = ("region", "service", "year", "draw")
     need = ds["need"].transpose(*dims).to_numpy()
-    cap = ds["capacity"].transpose(*dims).to_numpy()
+    cap = ds["capacity"].broadcast_like(ds["need"]).transpose(*dims).to_numpy()
     cost = (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
             else np.full(need.shape, np.nan))
-    last = (1, 2, 3, 0)   # draws last
-    out["need"] = quantiles_last(need.transpose(last), quantiles)
-    out["gap"] = quantiles_last((need - cap).transpose(last), quantiles)
-    out["cost"] = quantiles_last(cost.transpose(last), quantiles)
-    out["sum_need"], out["sum_cost"] = need.sum(axis=1), cost.sum(axis=1)   # (D, S, Y)
-    has_cap = np.isfinite(cap).all(axis=0)
-    prob = np.where(has_cap, (need > cap).mean(axis=0), np.nan)   # (Rc, S, Y)
+    out["need"] = quantiles_last(need, quantiles)
+    out["gap"] = quantiles_last(need - cap, quantiles)
+    out["cost"] = quantiles_last(cost, quantiles)
+    out["sum_need"], out["sum_cost"] = need.sum(axis=0), cost.sum(axis=0)   # (S, Y, D)
+    has_cap = np.isfinite(cap).all(axis=-1)
+    prob = np.where(has_cap, (need > cap).mean(axis=-1), np.nan)   # (Rc, S, Y)
     years = ds["year"].to_numpy()
     out["p_shortfall"] = prob
     out["first_year_p50"] = _first_year(np.nan_to_num(prob), years, 0.5)
@@ -183,7 +142,7 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
             if advance is not None:
                 advance(hi - lo)
     q = np.asarray(quantiles, dtype=float)
-    merged = {"total_" + k[4:]: np.quantile(v, q, axis=0) for k, v in sums.items()}
+    merged = {"total_" + k[4:]: quantiles_last(v, q) for k, v in sums.items()}
     for k in parts[0]:
         merged[k] = np.concatenate([p[k] for p in parts],
                                    axis=1 if k in ("pop_band", "need", "gap", "cost") else 0)

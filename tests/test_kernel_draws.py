@@ -1,7 +1,7 @@
-"""kernel.project_groups, the draws' kernel, against project_kernel (whose numbers
-tests/test_kernel.py checks by hand, with Leslie matrices and the accounting identity) and
-against a null projection a person can follow: nobody dies, moves or is born, so every
-cohort only ages."""
+"""kernel.project_draws, the draws' kernel (draws last, DRAW_BLOCK draws side by side), against
+project_kernel (whose numbers tests/test_kernel.py checks by hand, with Leslie matrices and
+the accounting identity) and against a null projection a person can follow: nobody dies,
+moves or is born, so every cohort only ages."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numba
 import numpy as np
 import pytest
 
-from forecast.population.kernel import (DRAW_BLOCK, N_AGE, N_SURV, empty, project_groups,
-                                        project_kernel)
+from forecast.population.kernel import (DRAW_BLOCK, N_AGE, N_SURV, empty,
+                                        project_draws, project_kernel)
 
 TOL = 1e-12  # relative
 
@@ -30,7 +30,8 @@ def draws_case(seed, D, R, T, edges, vary_regions=True, shared_surv=False, yearl
     asfr[..., :15] = 0.0
     asfr[..., 50:] = 0.0
     n_r = R if vary_regions else 1
-    fert = rng.uniform(0.5, 1.5, (D, n_r, T))
+    # a national factor by draw times a level by region, as in the uncertainty run
+    fert = rng.uniform(0.5, 1.5, (D, 1, T)) * rng.uniform(0.5, 1.5, (1, n_r, 1))
     fem = rng.uniform(0.45, 0.55, (1, T))
     years = T if yearly_rates else 1
     inmig = rng.uniform(0.0, 50.0, (1, R, years, 2, N_AGE))
@@ -52,11 +53,35 @@ def by_project_kernel(args, edges, D):
     return out
 
 
-def by_project_groups(args, edges, D):
+def draws_last_args(args, D, R):
+    """project_kernel's arguments (draws first) in project_draws' layout."""
+    pop0, surv, half, asfr, fert, fem, inmig, in_level, outrate, out_level = args
+    T = surv.shape[2]
+    level = np.broadcast_to(fert[0, :, 0] / fert[0, 0, 0], (R,))   # the regions' levels
+    national = fert[:, 0, :]                                         # (D, T), region 0's
+
+    def by_draw(x):
+        return c(np.broadcast_to(x[:, 0], (D,) + x.shape[2:]))
+
+    def levels(x):
+        return c(np.broadcast_to(x, (D, R, T)).transpose(1, 0, 2))
+
+    def by_region(x):
+        return c(np.broadcast_to(x[0], (R,) + x.shape[2:]))
+    return (pop0, by_draw(surv), by_draw(half), c(asfr[0, 0]), c(national), c(level),
+            c(np.broadcast_to(fem, (1, T))[0]), by_region(inmig), levels(in_level),
+            by_region(outrate), levels(out_level))
+
+
+def by_project_draws(args, edges, D, factor=None, group_band=None):
+    """project_draws' output, transposed to project_kernel's (D, R, T+1, 2, G)."""
     R, T = args[0].shape[0], args[1].shape[2]
-    out = np.full((D, R, T + 1, 2, len(edges) - 1), np.nan)
-    project_groups(*args, edges, out)
-    return out
+    G = len(edges) - 1
+    out = np.full((R, T + 1, 2, G, D), np.nan)
+    bands = np.full(G, -1) if group_band is None else group_band
+    project_draws(*draws_last_args(args, D, R), edges, bands,
+                  np.zeros((0, 0, 0, 0)) if factor is None else factor, out)
+    return np.moveaxis(out, -1, 0)
 
 
 CASES = [  # D, R, T, edges
@@ -74,7 +99,7 @@ CASES = [  # D, R, T, edges
 def test_equals_project_kernel_group_pop(D, R, T, edges, vary_regions):
     args, e = draws_case(D * 1000 + R * 10 + T, D, R, T, edges, vary_regions)
     ref = by_project_kernel(args, e, D)
-    got = by_project_groups(args, e, D)
+    got = by_project_draws(args, e, D)
     assert np.isfinite(got).all()
     assert np.abs(got - ref).max() <= TOL * np.abs(ref).max()
     # and cell by cell, relative to each cell
@@ -87,7 +112,7 @@ def test_shared_survival_and_yearly_schedules(shared_surv, yearly_rates):
     args, e = draws_case(7, 20, 4, 6, [0, 6, 16, 67, 80, 90, 106], True, shared_surv,
                          yearly_rates)
     ref = by_project_kernel(args, e, 20)
-    assert np.allclose(by_project_groups(args, e, 20), ref, rtol=TOL, atol=0.0)
+    assert np.allclose(by_project_draws(args, e, 20), ref, rtol=TOL, atol=0.0)
 
 
 def test_same_numbers_with_any_number_of_threads():
@@ -95,10 +120,10 @@ def test_same_numbers_with_any_number_of_threads():
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = by_project_groups(args, e, 5 * DRAW_BLOCK + 3)
+        one = by_project_draws(args, e, 5 * DRAW_BLOCK + 3)
     finally:
         numba.set_num_threads(threads)
-    every = by_project_groups(args, e, 5 * DRAW_BLOCK + 3)
+    every = by_project_draws(args, e, 5 * DRAW_BLOCK + 3)
     assert np.array_equal(one, every)
 
 
@@ -115,7 +140,7 @@ def test_null_projection_cohorts_only_age():
     args = (pop0, surv, surv.copy(), np.zeros((1, 1, T, N_AGE)), np.ones((D, 1, T)),
             np.full((1, T), 0.5), zeros, np.ones((D, R, T)), zeros.copy(), np.ones((D, 1, T)))
     edges = np.array([0, 5, 60, N_AGE], dtype=np.int64)
-    got = by_project_groups(args, edges, D)
+    got = by_project_draws(args, edges, D)
     women = got[:, :, :, 0]
     assert (got[:, :, :, 1] == 0.0).all()
     assert (women[:, :, :2] == [10.0, 0.0, 7.0]).all()       # aged 3 and 4
@@ -123,18 +148,41 @@ def test_null_projection_cohorts_only_age():
     assert (women[:, :, 57:] == [0.0, 0.0, 17.0]).all()      # 60 and over
 
 
+def test_band_factors_multiply_their_groups_only():
+    """A factor array on the groups of two bands (by region, year and draw) multiplies
+    exactly those groups' persons; the others are as without it."""
+    D, R, T = 11, 3, 5
+    edges = np.array([0, 6, 16, 67, 80, 90, 106], dtype=np.int64)
+    args, e = draws_case(5, D, R, T, edges)
+    plain = by_project_draws(args, e, D)
+    factor = np.random.default_rng(2).uniform(0.5, 1.5, (R, D, T + 1, 2))
+    band = np.array([-1, -1, -1, 0, 1, 1])   # 67-79 by factor 0, 80-89 and 90+ by factor 1
+    got = by_project_draws(args, e, D, c(factor), band)
+    f = factor.transpose(1, 0, 2, 3)              # (D, R, T+1, 2)
+    assert np.array_equal(got[..., :3], plain[..., :3])
+    assert np.allclose(got[..., 3], plain[..., 3] * f[..., 0, None], rtol=1e-15, atol=0)
+    assert np.allclose(got[..., 4:], plain[..., 4:] * f[..., 1, None, None], rtol=1e-15, atol=0)
+
+
 def test_shapes_it_does_not_handle_are_refused():
-    args, e = draws_case(1, 4, 2, 3, [0, 106])
-    out = np.empty((4, 2, 4, 2, 1))
-    by_region = c(np.broadcast_to(args[1], (4, 2, 3, 2, N_SURV)))
+    D, R, T = 4, 2, 3
+    args, e = draws_case(1, D, R, T, [0, 106])
+    good = list(draws_last_args(args, D, R))
+    none, bands = np.zeros((0, 0, 0, 0)), np.array([-1])
+    out = np.empty((R, T + 1, 2, 1, D))
+    project_draws(*good, e, bands, none, out)                     # as it should be
+    bad = good.copy()
+    bad[1] = good[1][:D - 1]                                      # too few draws
     with pytest.raises(ValueError, match="surv has shape"):
-        project_groups(args[0], by_region, np.sqrt(by_region), *args[3:], e, out)
-    by_draw = c(np.broadcast_to(args[6], (4, 2, 1, 2, N_AGE)))
-    with pytest.raises(ValueError, match="inmig has shape"):
-        project_groups(*args[:6], by_draw, *args[7:], e, out)
-    with pytest.raises(ValueError, match="fert has 3 draws"):
-        project_groups(*args[:4], args[4][:3], *args[5:], e, out)
+        project_draws(*bad, e, bands, none, out)
+    bad = good.copy()
+    bad[7] = c(np.broadcast_to(good[7][:, :1], (R, 2, 2, N_AGE)))  # 2 years of 3
+    with pytest.raises(ValueError, match="inmig has"):
+        project_draws(*bad, e, bands, none, out)
     with pytest.raises(ValueError, match="group_edges"):
-        project_groups(*args, np.array([0, 50, 40, 106]), np.empty((4, 2, 4, 2, 3)))
+        project_draws(*good, np.array([0, 50, 40, 106]), np.full(3, -1), none,
+                      np.empty((R, T + 1, 2, 3, D)))
+    with pytest.raises(ValueError, match="group_band"):
+        project_draws(*good, e, np.array([0]), none, out)
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        project_groups(*args, e, np.empty((1, 2, 4, 2, 4)).transpose(4, 1, 2, 3, 0))
+        project_draws(*good, e, bands, none, np.empty((D, T + 1, 2, 1, R)).transpose(4, 1, 2, 3, 0))

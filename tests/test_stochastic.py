@@ -167,25 +167,21 @@ def test_calibrated_local_migration():
 def test_old_age_factors_by_hand():
     """x_t = rho x_(t-1) + sigma e_t from the region's own stream; factor 1 + x_t; 1 at the
     base; sigma = a / sqrt(P) + b per band."""
-    from forecast.population.stochastic import OLD_RHO, apply_old_age, old_age_factors
+    from forecast.population.stochastic import OLD_RHO, old_age_factors, old_age_groups
     c = Components(base_year=2018, old_a=np.array([0.2, 0.3, 0.5]),
                    old_b=np.array([0.001, 0.0, 0.0]))
     pop = np.array([[400.0, 100.0, 25.0]])
-    f = old_age_factors(c, 3, [12345], 4, seed=8, band_population=pop)
+    f = old_age_factors(c, 3, [12345], 4, seed=8, band_population=pop)   # (R, D, T+1, 3)
     sig = np.array([0.2 / 20 + 0.001, 0.3 / 10, 0.5 / 5])
     e = np.random.default_rng([8, 2, 12345]).standard_normal((3, 3, 4))
     x = np.zeros((3, 3))
-    assert (f[:, 0, 0] == 1).all()
+    assert (f[0, :, 0] == 1).all()
     for t in range(4):
         x = OLD_RHO * x + sig * e[:, :, t]
-        np.testing.assert_allclose(f[:, 0, t + 1], 1 + x, rtol=1e-14)
-    # only the cells inside a care band are scaled
-    edges = np.array([0, 67, 80, 90, 106])
-    group = np.ones((3, 1, 5, 2, 4))
-    apply_old_age(group, f, edges)
-    assert (group[..., 0] == 1).all()
-    np.testing.assert_array_equal(group[..., 3], np.repeat(f[..., 2][..., None], 2, axis=-1))
-    assert (old_age_factors(c, 3, [1], 4, 8, pop, vary=("migration",)) == 1).all()
+        np.testing.assert_allclose(f[0, :, t + 1], 1 + x, rtol=1e-14)
+    # the kernel scales only the age groups inside a care band (tests/test_kernel_draws.py)
+    assert old_age_groups(np.array([0, 60, 67, 80, 90, 106])).tolist() == [-1, -1, 0, 1, 2]
+    assert old_age_factors(c, 3, [1], 4, 8, pop, vary=("migration",)).size == 0
 
 
 def test_old_age_sd_falls_with_band_size():

@@ -272,62 +272,94 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, k_lo, k_h
                     nxt[j, s, k] += share * pool0[s, k] * half[h0, h1, h2, s, k]
 
 
-# --- the draws' kernel: persons by age group only, no exchange --------------------------------
+# --- the draws' kernel: persons by age group only, draws last, no exchange -------------------
 
 DRAW_BLOCK = 16   # draws whose survival rows (2 x 34 kB each) stay in L2 while every region runs
 
 
-def project_groups(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate,
-                   out_level, group_edges, group_pop):
-    """project_kernel's group_pop (D, R, T+1, 2, G) for regions that exchange nobody, with the
-    same arithmetic, specialised for many draws: survival and half (D|1, 1, T, 2, 107) shared
-    by the regions, asfr (1, 1, T|1, 106) and inmig, outrate (1, R|1, T|1, 2, 106) shared by
-    the draws; fert, in_level, out_level (D|1, R|1, T|1), fem_share (D|1, T). Checks the
-    shapes, then runs project_groups_kernel."""
-    n_draw, n_reg, n_year = group_pop.shape[0], pop0.shape[0], surv.shape[2]
-    expect = {"surv": (surv, (None, 1, n_year, 2, N_SURV)),
-              "half": (half, (surv.shape[0], 1, n_year, 2, N_SURV)),
-              "asfr": (asfr, (1, 1, None, N_AGE)), "inmig": (inmig, (1, None, None, 2, N_AGE)),
-              "outrate": (outrate, (1, None, None, 2, N_AGE)),
-              "group_pop": (group_pop, (n_draw, n_reg, n_year + 1, 2, len(group_edges) - 1))}
+def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
+                  outrate, out_level, group_edges, group_band, band_factor, group_pop):
+    """project_kernel's persons by age group for many draws of regions that exchange nobody,
+    with the same arithmetic, written draws last: each output row (one region, year, sex and
+    group) holds every draw contiguously, ready for quantiles, and the old-age factors are
+    applied as the groups are written.
+
+        pop0        (R, 2, 106)
+        surv, half  (D, T, 2, 107)    survival ratios by draw (half = sqrt(surv))
+        asfr        (T|1, 106)        shared by draws and regions ...
+        fert        (D, T)            ... times this factor by draw ...
+        fert_level  (R,)              ... times this one by region
+        fem_share   (T,)
+        inmig, outrate (R, T|1, 2, 106)
+        in_level, out_level (R, D, T)
+        group_edges (G+1,) int64      groups [edges[g], edges[g+1])
+        group_band  (G,) int64        which factor of band_factor multiplies group g (-1: none)
+        band_factor (R, D, T+1, F)    factors on the groups' persons in each stock year (the
+                                      old-age deviations), or shape (0, 0, 0, 0): none
+        group_pop   (R, T+1, 2, G, D) written
+    """
+    n_reg, n_draw, n_year = pop0.shape[0], group_pop.shape[-1], surv.shape[1]
+    n_group = len(group_edges) - 1
+    expect = {"surv": (surv, (n_draw, n_year, 2, N_SURV)),
+              "half": (half, (n_draw, n_year, 2, N_SURV)),
+              "asfr": (asfr, (None, N_AGE)), "fert": (fert, (n_draw, n_year)),
+              "fert_level": (fert_level, (n_reg,)), "fem_share": (fem_share, (n_year,)),
+              "inmig": (inmig, (n_reg, None, 2, N_AGE)),
+              "outrate": (outrate, (n_reg, None, 2, N_AGE)),
+              "in_level": (in_level, (n_reg, n_draw, n_year)),
+              "out_level": (out_level, (n_reg, n_draw, n_year)),
+              "group_band": (group_band, (n_group,)),
+              "group_pop": (group_pop, (n_reg, n_year + 1, 2, n_group, n_draw))}
+    if band_factor.size:
+        expect["band_factor"] = (band_factor, (n_reg, n_draw, n_year + 1, None))
     for name, (x, shape) in expect.items():
         if x.ndim != len(shape) or any(n is not None and m != n for m, n in zip(x.shape, shape)):
             raise ValueError(f"{name} has shape {x.shape}, expected {shape} (None: any)")
-    for name, x, n in (("surv", surv, n_draw), ("fert", fert, n_draw), ("in_level", in_level, n_draw),
-                       ("out_level", out_level, n_draw), ("fem_share", fem_share, n_draw)):
-        if x.shape[0] not in (1, n):
-            raise ValueError(f"{name} has {x.shape[0]} draws, expected 1 or {n}")
+    for name, x in (("asfr", asfr), ("inmig", inmig), ("outrate", outrate)):
+        if x.shape[-3 if x.ndim == 4 else 0] not in (1, n_year):
+            raise ValueError(f"{name} has {x.shape} years, expected 1 or {n_year}")
     edges = np.asarray(group_edges, dtype=np.int64)
     if edges[0] < 0 or edges[-1] > N_AGE or np.any(np.diff(edges) < 0):
         raise ValueError(f"group_edges {edges.tolist()}: expected non-decreasing ages in 0..{N_AGE}")
+    bands = np.asarray(group_band, dtype=np.int64)
+    n_factor = band_factor.shape[3] if band_factor.size else 0
+    if np.any(bands >= n_factor):
+        raise ValueError(f"group_band {bands.tolist()} names a factor band past {n_factor}")
     if group_pop.dtype != np.float64 or not group_pop.flags.c_contiguous:
         raise ValueError("group_pop must be a C-contiguous float64 array (written in place)")
     c = np.ascontiguousarray   # one compiled signature: C-contiguous float64 everywhere
-    project_groups_kernel(*(c(x, dtype=float) for x in (pop0, surv, half, asfr, fert, fem_share,
-                                                         inmig, in_level, outrate, out_level)),
-                          edges, group_pop)
+    factor = (c(band_factor, dtype=float).reshape(n_reg * n_draw, -1) if band_factor.size
+              else np.zeros((0, 0)))
+    project_draws_kernel(*(c(x, dtype=float) for x in (pop0, surv, half, asfr, fert, fert_level,
+                                                        fem_share, inmig, in_level, outrate,
+                                                        out_level)),
+                         edges, bands, factor, group_pop)
 
 
 @njit(cache=True, parallel=True)
-def project_groups_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_level, outrate,
-                          out_level, group_edges, group_pop):
-    """See project_groups. Work items are a block of DRAW_BLOCK draws × a part of the regions:
+def project_draws_kernel(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
+                         outrate, out_level, group_edges, group_band, band_factor, group_pop):
+    """See project_draws. Work items are a block of DRAW_BLOCK draws x a part of the regions:
     the block's survival rows are read from memory once and reused from cache by every region
     of the part (the survival of 10,000 draws is 340 MB per array, so reading it once per
-    projection, as project_kernel does, costs more than the projection)."""
-    n_draw, n_reg, n_year = group_pop.shape[0], pop0.shape[0], surv.shape[2]
-    # flat rows, indexed with offsets: no array views (reference counts) in the loops
-    sv = surv.reshape(surv.shape[0], n_year * 2 * N_SURV)
-    hv = half.reshape(half.shape[0], n_year * 2 * N_SURV)
-    i_rows = inmig.reshape(inmig.shape[1], inmig.shape[2] * 2 * N_AGE)
-    o_rows = outrate.reshape(outrate.shape[1], outrate.shape[2] * 2 * N_AGE)
-    f_rows = asfr.reshape(asfr.shape[2], N_AGE)
+    projection costs more than the projection)."""
+    n_reg, n_draw, n_year = pop0.shape[0], surv.shape[0], surv.shape[1]
+    n_group = group_edges.shape[0] - 1
+    # flat rows, indexed with plain integers: no array views (reference counts) in the loops
+    sv = surv.reshape(n_draw, n_year * 2 * N_SURV)
+    hv = half.reshape(n_draw, n_year * 2 * N_SURV)
+    i_rows = inmig.reshape(n_reg, inmig.shape[1] * 2 * N_AGE)
+    o_rows = outrate.reshape(n_reg, outrate.shape[1] * 2 * N_AGE)
     p_rows = pop0.reshape(n_reg, 2 * N_AGE)
+    li_rows = in_level.reshape(n_reg * n_draw, n_year)
+    lo_rows = out_level.reshape(n_reg * n_draw, n_year)
+    out = group_pop.reshape(n_reg * (n_year + 1) * 2 * n_group, n_draw)
+    n_factor = band_factor.shape[1] // (n_year + 1)
     # the ages where each year's fertility schedule is not zero (others add nothing)
-    f_span = np.zeros((f_rows.shape[0], 2), dtype=np.uint64)
-    for t in range(f_rows.shape[0]):
+    f_span = np.zeros((asfr.shape[0], 2), dtype=np.uint64)
+    for t in range(asfr.shape[0]):
         for a in range(1, N_AGE):
-            if f_rows[t, a] != 0.0:
+            if asfr[t, a] != 0.0:
                 if f_span[t, 1] == 0:
                     f_span[t, 0] = a
                 f_span[t, 1] = a + 1
@@ -335,73 +367,97 @@ def project_groups_kernel(pop0, surv, half, asfr, fert, fem_share, inmig, in_lev
     n_part = min(n_reg, max(1, 64 // n_block))   # enough items for every thread when D is small
     n_item = n_block * n_part
     n_chunk = min(n_item, 256)
+    n_row = (n_year + 1) * 2 * n_group           # output rows of a region
     for c in prange(n_chunk):
         cur = np.empty(2 * N_AGE)
         nxt = np.empty(2 * N_AGE)
-        base = np.empty((2, group_edges.shape[0] - 1))
+        # the block's outputs of one region: the output rows (draws last) lie pages apart,
+        # so they are written once a block, not once a draw
+        groups = np.empty((n_row, DRAW_BLOCK))
         for item in range(c * n_item // n_chunk, (c + 1) * n_item // n_chunk):
             blk, part = item // n_part, item % n_part
+            d_lo = blk * DRAW_BLOCK
+            n_d = min(n_draw, d_lo + DRAW_BLOCK) - d_lo
             for r in range(part * n_reg // n_part, (part + 1) * n_reg // n_part):
-                _region_draws(p_rows, sv, hv, f_rows, f_span, fert, fem_share, i_rows, in_level,
-                              o_rows, out_level, group_edges, r, blk * DRAW_BLOCK,
-                              min(n_draw, (blk + 1) * DRAW_BLOCK), cur, nxt, base, group_pop)
+                _draws(p_rows, sv, hv, asfr, f_span, fert, fert_level, fem_share, i_rows,
+                       o_rows, li_rows, lo_rows, group_edges, group_band, band_factor,
+                       n_factor, r, d_lo, n_d, n_draw, n_year, cur, nxt, groups)
+                for row in range(n_row):
+                    for j in range(n_d):
+                        out[r * n_row + row, d_lo + j] = groups[row, j]
 
 
 @njit(cache=True, fastmath=FAST)
-def _region_draws(pop0, sv, hv, asfr, f_span, fert, fem_share, inmig, in_level, outrate,
-                  out_level, group_edges, r, d_lo, d_hi, cur, nxt, base, group_pop):
-    """Draws d_lo..d_hi-1 of region r, one after the other, each vectorised over ages (the
-    timing equations of the module docstring with no movers between regions). Indices are
-    unsigned: no negative-index handling in the loops, so LLVM vectorises them."""
-    n_year, n_group, top = group_pop.shape[2] - 1, group_edges.shape[0] - 1, N_AGE - 1
+def _draws(pop0, sv, hv, asfr, f_span, fert, fert_level, fem_share, inmig, outrate, in_level,
+           out_level, group_edges, group_band, factor, n_factor, r, d_lo, n_d, n_draw, n_year,
+           cur, nxt, groups):
+    """Draws d_lo..d_lo+n_d-1 of region r one after the other, each vectorised over ages
+    (the timing equations of the module docstring with no movers between regions); draw
+    d_lo + j's groups are column j of the block's buffer. Indices are unsigned: no
+    negative-index handling in the loops, so LLVM vectorises them."""
+    top = N_AGE - 1
     one = np.uint64(1)
-    ri, ro = _ix(inmig.shape[0], r), _ix(outrate.shape[0], r)
-    for s in range(2):   # the base year's groups are the same in every draw
+    fl = fert_level[r]
+    mi_step = 2 * N_AGE if inmig.shape[1] > 2 * N_AGE else 0
+    mo_step = 2 * N_AGE if outrate.shape[1] > 2 * N_AGE else 0
+    for j in range(n_d):
+        row = r * n_draw + d_lo + j   # of the levels and factors
+        _one_draw(pop0, sv, hv, asfr, f_span, fert, fl, fem_share, inmig, outrate, in_level,
+                  out_level, group_edges, group_band, factor, n_factor, r, d_lo + j, j, row,
+                  n_year, mi_step, mo_step, top, one, cur, nxt, groups)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _one_draw(pop0, sv, hv, asfr, f_span, fert, fl, fem_share, inmig, outrate, in_level,
+              out_level, group_edges, group_band, factor, n_factor, r, d, j, row, n_year,
+              mi_step, mo_step, top, one, cur, nxt, groups):
+    for a in range(2 * N_AGE):
+        cur[a] = pop0[r, a]
+    _write_groups(cur, group_edges, group_band, factor, n_factor, row, 0, j, groups)
+    for t in range(n_year):
+        li = in_level[row, t]
+        lo = out_level[row, t]
+        fe = fert[d, t] * fl
+        mi, mo = np.uint64(t * mi_step), np.uint64(t * mo_step)
+        for s in range(2):   # ages 1..104, then the open group
+            so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
+            for k in range(one, np.uint64(top)):
+                nxt[p + k] = ((1.0 - outrate[r, mo + p + k] * lo) * cur[p + k - one]
+                              * sv[d, so + k] + inmig[r, mi + p + k] * li * hv[d, so + k])
+            k = np.uint64(top)
+            nxt[p + k] = ((1.0 - outrate[r, mo + p + k] * lo)
+                          * (cur[p + k - one] * sv[d, so + k] + cur[p + k] * sv[d, so + k + one])
+                          + inmig[r, mi + p + k] * li * hv[d, so + k + one])
+        ft = t if asfr.shape[0] > 1 else 0
+        total = 0.0
+        for a in range(f_span[ft, 0], f_span[ft, 1]):
+            total += asfr[ft, a] * (cur[a] + nxt[a])
+        total *= 0.5 * fe
+        fem = fem_share[t]
+        for s in range(2):   # age 0
+            so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
+            born = total * fem if s == 0 else total * (1.0 - fem)
+            nxt[p] = ((1.0 - outrate[r, mo + p] * lo) * born * sv[d, so]
+                      + inmig[r, mi + p] * li * hv[d, so])
+        _write_groups(nxt, group_edges, group_band, factor, n_factor, row, t + 1, j, groups)
+        cur, nxt = nxt, cur
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _write_groups(pop, group_edges, group_band, factor, n_factor, row, t, j, groups):
+    """The stock pop (2 * 106,) of year t summed into the groups, times the band factors
+    (factor[row]: the draw's (T+1) x F), into column j of the block's group rows."""
+    n_group = group_edges.shape[0] - 1
+    for s in range(2):
         for g in range(n_group):
-            total = 0.0
+            acc = 0.0
             for a in range(np.uint64(s * N_AGE + group_edges[g]),
                            np.uint64(s * N_AGE + group_edges[g + 1])):
-                total += pop0[r, a]
-            base[s, g] = total
-    for d in range(d_lo, d_hi):
-        ds, dh = _ix(sv.shape[0], d), _ix(hv.shape[0], d)
-        for a in range(2 * N_AGE):
-            cur[a] = pop0[r, a]
-        for s in range(2):
-            for g in range(n_group):
-                group_pop[d, r, 0, s, g] = base[s, g]
-        for t in range(n_year):
-            li = in_level[_at(in_level, d, r, t)]
-            lo = out_level[_at(out_level, d, r, t)]
-            fe = fert[_at(fert, d, r, t)]
-            fem = fem_share[_ix(fem_share.shape[0], d), _ix(fem_share.shape[1], t)]
-            mi = np.uint64(t * 2 * N_AGE if inmig.shape[1] > 2 * N_AGE else 0)
-            mo = np.uint64(t * 2 * N_AGE if outrate.shape[1] > 2 * N_AGE else 0)
-            for s in range(2):   # ages 1..104, then the open group
-                so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
-                for k in range(one, np.uint64(top)):
-                    nxt[p + k] = ((1.0 - outrate[ro, mo + p + k] * lo) * cur[p + k - one]
-                                  * sv[ds, so + k] + inmig[ri, mi + p + k] * li * hv[dh, so + k])
-                k = np.uint64(top)
-                nxt[p + k] = ((1.0 - outrate[ro, mo + p + k] * lo)
-                              * (cur[p + k - one] * sv[ds, so + k] + cur[p + k] * sv[ds, so + k + one])
-                              + inmig[ri, mi + p + k] * li * hv[dh, so + k + one])
-            ft = _ix(asfr.shape[0], t)
-            total = 0.0
-            for a in range(f_span[ft, 0], f_span[ft, 1]):
-                total += asfr[ft, a] * (cur[a] + nxt[a])
-            total *= 0.5 * fe
-            for s in range(2):   # age 0, then the groups at the end of the year
-                so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
-                born = total * fem if s == 0 else total * (1.0 - fem)
-                nxt[p] = ((1.0 - outrate[ro, mo + p] * lo) * born * sv[ds, so]
-                          + inmig[ri, mi + p] * li * hv[dh, so])
-                for g in range(n_group):
-                    acc = 0.0
-                    for a in range(p + np.uint64(group_edges[g]), p + np.uint64(group_edges[g + 1])):
-                        acc += nxt[a]
-                    group_pop[d, r, t + 1, s, g] = acc
-            cur, nxt = nxt, cur
+                acc += pop[a]
+            b = group_band[g]
+            if b >= 0:
+                acc *= factor[row, t * n_factor + b]
+            groups[(t * 2 + s) * n_group + g, j] = acc
 
 
 def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:

@@ -43,6 +43,7 @@ with it, the chunks or the workers.
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field, replace
 
@@ -51,7 +52,8 @@ import pandas as pd
 import xarray as xr
 from numba import njit, prange
 
-from .kernel import N_AGE, N_SURV, project_groups
+from ..quantiles import quantiles_last
+from .kernel import N_AGE, N_SURV, project_draws
 from .migration_residual import residual_net_migration
 from .model import (BANDS, PopulationAssumptions, PopulationInputs, band_edges, e0_targets,
                     fertility_arrays, migration_arrays, project_population)
@@ -459,41 +461,84 @@ def local_deviations(components: Components, n_draws: int, keys, n_year: int, se
         return out
     sig = (np.full(len(keys), c.mig_local_b) if population is None
            else c.local_sigma(population))
+    local, level = np.empty((n_draws, n_year)), np.empty((2, n_draws, n_year))
+    zero, one = np.zeros((n_draws, n_year)), np.ones(n_year)
     for i, key in enumerate(keys):
-        e = np.random.default_rng([int(seed), 1, int(key)]).standard_normal((n_draws, n_year))
-        out[:, i] = _ar1_paths(e, c.mig_local_phi, 1.0, stationary=True) * sig[i]
+        _migration_draws(np.random.default_rng([int(seed), 1, int(key)]), c.mig_local_phi,
+                         sig[i], zero, 1.0, one, one, local, level[0], level[1])
+        out[:, i] = local
     return out
+
+
+@njit(cache=True, nogil=True)
+def _migration_draws(rng, phi, sigma, national, gross, centre_in, centre_out, local, in_level,
+                     out_level):
+    """One region's migration draws: its local deviation (D, T), a stationary AR(1) of
+    marginal sd sigma from the normals of rng in the order of rng.standard_normal((D, T)),
+    and in_level, out_level (D, T) = (1 +- u) x the centre's
+    levels, u = (national + local) / gross clipped to +-MAX_LEVEL_CHANGE. The same
+    arithmetic, operation for operation, as the NumPy recursion it replaced, so the draws
+    (and the calibration) are unchanged."""
+    n_draw, n_year = national.shape
+    inn = np.sqrt(1.0 - phi ** 2)
+    g = max(gross, 1e-9)
+    for d in range(n_draw):
+        x = 0.0
+        for t in range(n_year):
+            e = rng.standard_normal()
+            x = e if (phi == 0.0 or t == 0) else phi * x + inn * e
+            dev = x * sigma
+            local[d, t] = dev
+            u = min(max((national[d, t] + dev) / g, -MAX_LEVEL_CHANGE), MAX_LEVEL_CHANGE)
+            in_level[d, t] = (1.0 + u) * centre_in[t]
+            out_level[d, t] = (1.0 - u) * centre_out[t]
+
+
+@njit(cache=True, nogil=True)
+def _old_age_draws(rng, sigma, rho, factor):
+    """One region's old-age factors (D, T+1, 3): 1 at the base, then
+    max(1 + x_t, 0.05), x_t = rho x_(t-1) + sigma e_t, from the normals of rng in the order of
+    rng.standard_normal((D, 3, T))."""
+    n_draw, n_year, n_band = factor.shape[0], factor.shape[1] - 1, factor.shape[2]
+    for d in range(n_draw):
+        for j in range(n_band):
+            factor[d, 0, j] = 1.0
+            x = 0.0
+            for t in range(n_year):
+                x = rho[j] * x + sigma[j] * rng.standard_normal()
+                factor[d, t + 1, j] = max(1.0 + x, 0.05)
 
 
 def old_age_factors(components: Components, n_draws: int, keys, n_year: int, seed,
                     band_population, vary=COMPONENTS) -> np.ndarray:
-    """(D, R, T+1, 3) factors on the care bands' persons in each stock year (1 at the base):
+    """(R, D, T+1, 3) factors on the care bands' persons in each stock year (1 at the base):
     1 + x_t, x_t = rho x_{t-1} + sigma_rb e_t the accumulated local deviation of the band's
     residual rate, from np.random.default_rng([seed, 2, key]) per region key;
-    band_population (R, 3) at the base. Floored at 0.05."""
+    band_population (R, 3) at the base. Floored at 0.05. Empty (shape (0, 0, 0, 0)) when
+    the component does not vary."""
     keys = list(keys)
-    out = np.ones((n_draws, len(keys), n_year + 1, len(OLD_BANDS)))
-    if "old_age" not in _check(vary) or not (np.any(components.old_a) or np.any(components.old_b)):
-        return out
+    if not _varies_old_age(components, vary):
+        return np.zeros((0, 0, 0, 0))
     sig = components.old_sigma(band_population)                   # (R, 3)
+    out = np.empty((len(keys), n_draws, n_year + 1, len(OLD_BANDS)))
     for i, key in enumerate(keys):
-        e = np.random.default_rng([int(seed), 2, int(key)]).standard_normal(
-            (n_draws, len(OLD_BANDS), n_year))
-        x = np.zeros((n_draws, len(OLD_BANDS)))
-        for t in range(n_year):
-            x = OLD_RHO[None, :] * x + sig[i][None, :] * e[:, :, t]
-            out[:, i, t + 1] = np.maximum(1.0 + x, 0.05)
+        _old_age_draws(np.random.default_rng([int(seed), 2, int(key)]), sig[i], OLD_RHO, out[i])
     return out
 
 
-def apply_old_age(group: np.ndarray, factors: np.ndarray, edges: np.ndarray) -> None:
-    """Multiply the cells of group (D, R, T+1, 2, G) that lie in a care band by its factor
-    (D, R, T+1, 3), in place; the edges must split at every care band's bounds."""
+def _varies_old_age(components: Components, vary) -> bool:
+    return "old_age" in _check(vary) and bool(np.any(components.old_a) or
+                                               np.any(components.old_b))
+
+
+def old_age_groups(edges: np.ndarray) -> np.ndarray:
+    """(G,) the care band (index into OLD_BANDS) of each age group of `edges`, -1 outside;
+    the edges must split at every care band's bounds."""
     lows = np.asarray(edges)[:-1]
+    band = np.full(len(lows), -1, dtype=np.int64)
     for j, (lo, hi) in enumerate(OLD_BANDS.values()):
-        cells = np.flatnonzero((lows >= lo) & (lows <= hi))
-        if len(cells):   # the cells of a band are contiguous: a slice, no copy
-            group[..., cells[0]:cells[-1] + 1] *= factors[:, :, :, j, None, None]
+        band[(lows >= lo) & (lows <= hi)] = j
+    return band
 
 
 def migration_levels(delta: np.ndarray, gross_rate=None) -> tuple[np.ndarray, np.ndarray]:
@@ -655,11 +700,11 @@ class DrawPlan:
     vary: tuple
     n_year: int
     edges: np.ndarray           # (G+1,) int64 age-group edges of the output
-    surv: np.ndarray            # (D, 1, T, 2, 107)
+    surv: np.ndarray            # (D, T, 2, 107)
     half: np.ndarray
-    asfr: np.ndarray            # (1, 1, T, 106)
-    fert: np.ndarray            # (D, 1, T) national factor on the centre TFR
-    fem_share: np.ndarray       # (1, T)
+    asfr: np.ndarray            # (T, 106)
+    fert: np.ndarray            # (D, T) national factor on the centre TFR
+    fem_share: np.ndarray       # (T,)
     mig: dict                   # model.migration_arrays of the centre
     national: np.ndarray        # (D, T) national net-migration deviation
     population: np.ndarray      # (R,) persons at the base
@@ -685,9 +730,10 @@ def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: C
     surv, half = survival_and_half(centre_mx(inputs, a), components.b, f["k_dev"])
     edges = band_edges(BANDS) if edges is None else np.asarray(edges, dtype=np.int64)
     return DrawPlan(inputs=inputs, components=components, n_draws=n_draws, seed=int(seed),
-                    vary=vary, n_year=len(years), edges=edges, surv=surv, half=half,
-                    asfr=np.array(asfr[None, None], dtype=float, order="C"), fert=f["fert"],
-                    fem_share=np.full((1, len(years)), 1.0 / (1.0 + inputs.sex_ratio)),
+                    vary=vary, n_year=len(years), edges=edges, surv=surv[:, 0],
+                    half=half[:, 0], asfr=np.array(asfr, dtype=float, order="C"),
+                    fert=np.ascontiguousarray(f["fert"][:, 0]),
+                    fem_share=np.full(len(years), 1.0 / (1.0 + inputs.sex_ratio)),
                     mig=mig, national=f["national"],
                     population=inputs.base_pop.sum(axis=(-2, -1)),
                     gross=gross_rates(inputs, mig),
@@ -696,30 +742,57 @@ def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: C
 
 
 def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
-    """(D, hi - lo, T+1, 2, G) persons by sex and age group of regions lo..hi-1 in every
-    draw: one kernel call. A region's numbers do not depend on lo, hi (its local draws come
-    from its own key), so any chunking gives the same result."""
-    inputs, mig = plan.inputs, plan.mig
+    """(hi - lo, T+1, 2, G, D) persons by region, year, sex, age group and draw (draws last)
+    of regions lo..hi-1: each region's local draws (its own random streams, on the CPUs in
+    parallel), then one kernel call. A region's numbers do not depend on lo, hi, so any
+    chunking gives the same result."""
+    inputs, mig, c = plan.inputs, plan.mig, plan.components
+    n_reg, n_year, n_draw = hi - lo, plan.n_year, plan.n_draws
     keys = [region_key(code) for code in inputs.regions[lo:hi]]
-    local = local_deviations(plan.components, plan.n_draws, keys, plan.n_year, plan.seed,
-                             plan.vary, plan.population[lo:hi])
-    in_lv, out_lv = migration_levels(plan.national[:, None, :] + local, plan.gross[lo:hi])
+    n_all = len(inputs.regions)
 
-    def reg(x, axis=1):  # the chunk's regions of a compact array (shared dims kept)
-        if x.shape[axis] == 1:
-            return np.ascontiguousarray(x, dtype=float)
-        return np.ascontiguousarray(np.take(x, np.arange(lo, hi), axis=axis), dtype=float)
-    fert = np.ascontiguousarray(plan.fert * inputs.fert_level[None, lo:hi, None])
-    in_level = np.ascontiguousarray(in_lv * reg(mig["in_level"]))
-    out_level = np.ascontiguousarray(out_lv * reg(mig["out_level"]))
-    group = np.empty((plan.n_draws, hi - lo, plan.n_year + 1, 2, len(plan.edges) - 1))
-    project_groups(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
-                   plan.half, plan.asfr, fert, plan.fem_share, reg(mig["inmig"]), in_level,
-                   reg(mig["outrate"]), out_level, plan.edges, group)
-    factors = old_age_factors(plan.components, plan.n_draws, keys, plan.n_year, plan.seed,
-                              plan.old_population[lo:hi], plan.vary)
-    apply_old_age(group, factors, plan.edges)
+    def regions(x):   # the chunk's regions of a compact (1, R|1, ...) array
+        x = x[0]
+        return np.ascontiguousarray(np.broadcast_to(x, (n_all,) + x.shape[1:])[lo:hi],
+                                    dtype=float)
+    centre_in, centre_out = regions(mig["in_level"]), regions(mig["out_level"])   # (Rc, T)
+    sigma = (c.local_sigma(plan.population[lo:hi]) if "migration" in plan.vary
+             else np.zeros(n_reg))
+    in_level, out_level = np.empty((2, n_reg, n_draw, n_year))
+    local = np.empty((n_reg, n_draw, n_year))
+    old = _varies_old_age(c, plan.vary)
+    factor = (np.empty((n_reg, n_draw, n_year + 1, len(OLD_BANDS))) if old
+              else np.zeros((0, 0, 0, 0)))
+    old_sigma = c.old_sigma(plan.old_population[lo:hi])
+
+    def draw_region(i: int) -> None:
+        _migration_draws(np.random.default_rng([plan.seed, 1, keys[i]]), c.mig_local_phi,
+                         sigma[i], plan.national, plan.gross[lo + i], centre_in[i],
+                         centre_out[i], local[i], in_level[i], out_level[i])
+        if old:
+            _old_age_draws(np.random.default_rng([plan.seed, 2, keys[i]]), old_sigma[i],
+                           OLD_RHO, factor[i])
+    _on_threads(draw_region, n_reg)
+    group = np.empty((n_reg, n_year + 1, 2, len(plan.edges) - 1, n_draw))
+    project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
+                  plan.half, plan.asfr, plan.fert, np.asarray(inputs.fert_level[lo:hi]),
+                  plan.fem_share, regions(mig["inmig"]), in_level, regions(mig["outrate"]),
+                  out_level, plan.edges, old_age_groups(plan.edges) if old
+                  else np.full(len(plan.edges) - 1, -1), factor, group)
     return group
+
+
+def _on_threads(work, n: int) -> None:
+    """work(i) for i in 0..n-1 on a thread per CPU (the numba parts release the GIL); each
+    i writes its own slices, so the result does not depend on the threads."""
+    n_threads = min(n, os.cpu_count() or 1)
+    if n_threads <= 1:
+        for i in range(n):
+            work(i)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(work, range(n)))
 
 
 def region_chunks(plan: DrawPlan, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, int]]:
@@ -758,12 +831,12 @@ def simulate(inputs: PopulationInputs, a: PopulationAssumptions, components: Com
     n_band = len(bands)
     out = np.empty((len(q), n_reg, n_year + 1, n_band + 1))
     for lo, hi in region_chunks(plan, chunk_bytes):
-        group = group_draws(plan, lo, hi)
-        # both sexes and the total, the draws on the last (contiguous) axis for the sort
+        group = group_draws(plan, lo, hi)                  # (Rc, T+1, 2, G, D)
+        # both sexes and the total, the draws on the last (contiguous) axis
         full = np.empty((hi - lo, n_year + 1, n_band + 1, n_draws))
-        full[..., :n_band, :] = np.moveaxis(group[..., 0, :] + group[..., 1, :], 0, -1)
+        full[..., :n_band, :] = group[:, :, 0] + group[:, :, 1]
         full[..., n_band, :] = full[..., :n_band, :].sum(axis=-2)
-        out[:, lo:hi] = np.quantile(full, q, axis=-1)
+        out[:, lo:hi] = quantiles_last(full, q)
     return _dataset(out, coords, attrs)
 
 
