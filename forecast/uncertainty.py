@@ -30,13 +30,18 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .population.stochastic import QUANTILES, DrawPlan, group_draws, plan_draws, region_chunks
-from .quantiles import band_quantiles, quantiles_last
+from .population.stochastic import (QUANTILES, DrawPlan, group_draws, plan_batches, plan_draws,
+                                   region_chunks)
+from .population.kernel import N_SURV
+from .quantiles import StreamingQuantiles, band_quantiles, quantiles_last
 from .report import AGE_GROUPS
 
 REPORT_BANDS = {**AGE_GROUPS, "total": (0, 105)}
 # group outputs plus demand's arrays of one chunk: regions are chunked to about this
 CHUNK_BYTES = 256 * 2 ** 20
+# the survival of the draws in memory at once: beyond it, batches of draws and streamed quantiles
+PLAN_BYTES = 768 * 2 ** 20
+STREAM_BINS = 512
 
 
 def cell_edges(config=None) -> np.ndarray:
@@ -74,6 +79,26 @@ def band_cells(edges: np.ndarray) -> np.ndarray:
     return np.concatenate([m, m], axis=1)
 
 
+def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year: int, config,
+                 costs) -> dict:
+    """need, capacity and cost (Rc, S, Y, D) of every draw of regions lo..hi-1 from their
+    cells group (Rc, T+1, 2, G, D), through compute_demand and compute_cost."""
+    from .cost import compute_cost
+    from .demand import compute_demand
+
+    pop = _cells_population(group, plan.edges, plan.inputs.regions[lo:hi], first_year)
+    ds = compute_demand(pop, config)
+    if costs is not None:
+        ds = compute_cost(ds, costs)
+    dims = ("region", "service", "year", "draw")
+    need = ds["need"].transpose(*dims).to_numpy()
+    return {"need": need,
+            "capacity": ds["capacity"].broadcast_like(ds["need"]).transpose(*dims).to_numpy(),
+            "cost": (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
+                     else np.full(need.shape, np.nan)),
+            "years": ds["year"].to_numpy()}
+
+
 def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None, costs=None,
                  quantiles=QUANTILES) -> dict:
     """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
@@ -88,37 +113,53 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     out = {"pop_band": pop_band, "sum_pop_band": total}
     if config is None:
         return out
-    from .cost import compute_cost
-    from .demand import compute_demand
-
-    pop = _cells_population(group, plan.edges, plan.inputs.regions[lo:hi], first_year)
-    ds = compute_demand(pop, config)
-    if costs is not None:
-        ds = compute_cost(ds, costs)
-    dims = ("region", "service", "year", "draw")
-    need = ds["need"].transpose(*dims).to_numpy()
-    cap = ds["capacity"].broadcast_like(ds["need"]).transpose(*dims).to_numpy()
-    cost = (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
-            else np.full(need.shape, np.nan))
+    d = chunk_demand(group, plan, lo, hi, first_year, config, costs)
+    need, cap, cost = d["need"], d["capacity"], d["cost"]
     out["need"] = quantiles_last(need, quantiles)
     out["gap"] = quantiles_last(need - cap, quantiles)
     out["cost"] = quantiles_last(cost, quantiles)
     out["sum_need"], out["sum_cost"] = need.sum(axis=0), cost.sum(axis=0)   # (S, Y, D)
-    has_cap = np.isfinite(cap).all(axis=-1)
-    prob = np.where(has_cap, (need > cap).mean(axis=-1), np.nan)   # (Rc, S, Y)
-    years = ds["year"].to_numpy()
-    out["p_shortfall"] = prob
-    out["first_year_p50"] = _first_year(np.nan_to_num(prob), years, 0.5)
-    out["first_year_p80"] = _first_year(np.nan_to_num(prob), years, 0.8)
+    short, has_cap = _shortfalls(need, cap)
+    out.update(_probabilities(np.where(has_cap, short / need.shape[-1], np.nan), d["years"]))
     return out
+
+
+def _shortfalls(need: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Rc, S, Y) the number of draws with need > capacity, and where there is a capacity."""
+    return (need > cap).sum(axis=-1), np.isfinite(cap).all(axis=-1)
+
+
+def _probabilities(prob: np.ndarray, years) -> dict:
+    """p_shortfall (share of draws short, NaN without capacity) and its first years."""
+    return {"p_shortfall": prob,
+            "first_year_p50": _first_year(np.nan_to_num(prob), years, 0.5),
+            "first_year_p80": _first_year(np.nan_to_num(prob), years, 0.8)}
+
+
+def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int = PLAN_BYTES) -> int:
+    """Draws whose survival (two arrays of T x 2 x 107 float64 per draw) fit in plan_bytes:
+    up to that many, every draw of a region is in memory and the quantiles are exact;
+    beyond, the draws run in batches of it and the quantiles are streamed."""
+    return max(StreamingQuantiles.MIN_FIRST_BATCH,
+               min(n_draws, plan_bytes // (n_year * 2 * N_SURV * 16)))
 
 
 def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
               chunk_bytes: int = CHUNK_BYTES, scheduler: str | None = None,
-              advance=None) -> xr.Dataset:
+              advance=None, plan_bytes: int = PLAN_BYTES) -> xr.Dataset:
     """Every draw of every region through population (and demand and cost with `config`),
     reduced per chunk of regions; `scheduler`: a dask.distributed address (the chunks run as
-    tasks there); `advance(n)`: called with the number of regions done (progress)."""
+    tasks there); `advance(n)`: called with the number of regions done (progress). More
+    draws than draws_per_batch(plan_bytes) run in batches with streamed quantiles."""
+    batch = draws_per_batch(settings.draws, len(a.flow_years), plan_bytes)
+    if batch < settings.draws:
+        if scheduler:
+            from .errors import ForecastError
+            raise ForecastError(f"{settings.draws:,} draws do not fit in memory at once (at "
+                                f"most {batch:,}): run them without a scheduler, in batches",
+                                key="--scheduler")
+        return _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes,
+                              advance, batch)
     plan = plan_draws(inputs, a, settings.components, settings.draws, settings.seed,
                       settings.vary, cell_edges(config))
     # demand's arrays of a draw take about three times its group outputs
@@ -147,6 +188,79 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
         merged[k] = np.concatenate([p[k] for p in parts],
                                    axis=1 if k in ("pop_band", "need", "gap", "cost") else 0)
     return _dataset(merged, inputs, a, settings, config, quantiles)
+
+
+def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, advance,
+                   batch: int) -> xr.Dataset:
+    """run_draws in batches of draws: the same draws, each quantity's rows (per chunk of
+    regions) reduced by a StreamingQuantiles (a histogram per row; error at most one bin,
+    given as <name>_tolerance), shortfalls counted."""
+    n_draws, q = settings.draws, np.asarray(quantiles, dtype=float)
+    sketches, counts, years, chunks = {}, {}, None, None
+    for plan in plan_batches(inputs, a, settings.components, n_draws, settings.seed,
+                             settings.vary, cell_edges(config), batch):
+        if chunks is None:
+            chunks = region_chunks(plan, chunk_bytes // (4 if config is not None else 1))
+        sums = {}
+        for c, (lo, hi) in enumerate(chunks):
+            group = group_draws(plan, lo, hi)
+            n_reg, n_time, _, n_cell, n_draw = group.shape
+            cells = group.reshape(n_reg, n_time, 2 * n_cell, n_draw)
+            rows = {"pop_band": np.einsum("rtcd,bc->rbtd", cells, band_cells(plan.edges))}
+            if config is not None:
+                d = chunk_demand(group, plan, lo, hi, a.base_year, config, costs)
+                rows.update(need=d["need"], gap=d["need"] - d["capacity"], cost=d["cost"])
+                years = d["years"]
+                short, counts[c, "cap"] = _shortfalls(d["need"], d["capacity"])
+                counts[c] = short + counts.get(c, 0)
+            for name, x in rows.items():
+                _stream(sketches, (name, c), x, q)
+                if name != "gap":
+                    sums[name] = x.sum(axis=0) + sums.get(name, 0.0)
+            if advance is not None:
+                advance((hi - lo) * plan.n_draws / n_draws)
+        for name, x in sums.items():
+            _stream(sketches, ("total_" + name, None), x, q)
+    merged, tolerance = {}, {}
+    for name in ("pop_band", "need", "gap", "cost"):
+        if (name, 0) in sketches:
+            parts = [sketches[name, c] for c in range(len(chunks))]
+            merged[name] = np.concatenate([_result(*p) for p in parts], axis=1)
+            tolerance[name] = np.concatenate([_tolerance(*p) for p in parts])
+        if ("total_" + name, None) in sketches:
+            part = sketches["total_" + name, None]
+            merged["total_" + name], tolerance["total_" + name] = _result(*part), _tolerance(*part)
+    if config is not None:
+        short = np.concatenate([counts[c] for c in range(len(chunks))])
+        has_cap = np.concatenate([counts[c, "cap"] for c in range(len(chunks))])
+        merged.update(_probabilities(np.where(has_cap, short / n_draws, np.nan), years))
+    ds = _dataset(merged, inputs, a, settings, config, quantiles)
+    for name, tol in tolerance.items():
+        if name not in ds:     # totals over regions: only with several regions
+            continue
+        dims = ds[name].dims[1:]
+        ds[name + "_tolerance"] = (dims, tol, {"long_name": f"bound on the error of {name}'s "
+                                               "streamed quantiles (one histogram bin)"})
+    ds.attrs["quantile_method"] = (f"streamed: {n_draws:,} draws in batches of {batch:,}, a "
+                                   f"histogram of {STREAM_BINS} bins per row")
+    return ds
+
+
+def _stream(sketches: dict, key, x: np.ndarray, q) -> None:
+    """Add the draws x (*lead, Db) to the sketch of `key`: (StreamingQuantiles of the rows,
+    lead), made at the first batch."""
+    rows = x.reshape(-1, x.shape[-1])
+    if key not in sketches:
+        sketches[key] = (StreamingQuantiles(rows.shape[0], q, bins=STREAM_BINS), x.shape[:-1])
+    sketches[key][0].update(rows)
+
+
+def _result(sketch: StreamingQuantiles, lead: tuple) -> np.ndarray:
+    return sketch.result().reshape((len(sketch.quantiles),) + lead)
+
+
+def _tolerance(sketch: StreamingQuantiles, lead: tuple) -> np.ndarray:
+    return sketch.tolerance().reshape(lead)
 
 
 def _on_dask(address: str, plan, chunks, args, advance):
@@ -205,6 +319,7 @@ def _dataset(m: dict, inputs, a, settings, config, quantiles) -> xr.Dataset:
     ds = xr.Dataset({k: xr.DataArray(v, dims=d, attrs=at) for k, (d, v, at) in data.items()},
                     coords=coords)
     ds.attrs.update(draws=settings.draws, seed=settings.seed, vary=", ".join(settings.vary),
+                    quantile_method="exact (every draw of a region in memory)",
                     calibrated=int(settings.calibrated),
                     components=settings.components.describe())
     return ds

@@ -464,7 +464,7 @@ def local_deviations(components: Components, n_draws: int, keys, n_year: int, se
     local, level = np.empty((n_draws, n_year)), np.empty((2, n_draws, n_year))
     zero, one = np.zeros((n_draws, n_year)), np.ones(n_year)
     for i, key in enumerate(keys):
-        _migration_draws(np.random.default_rng([int(seed), 1, int(key)]), c.mig_local_phi,
+        _migration_draws(region_streams(seed, key)[0], c.mig_local_phi,
                          sig[i], zero, 1.0, one, one, local, level[0], level[1])
         out[:, i] = local
     return out
@@ -522,7 +522,7 @@ def old_age_factors(components: Components, n_draws: int, keys, n_year: int, see
     sig = components.old_sigma(band_population)                   # (R, 3)
     out = np.empty((len(keys), n_draws, n_year + 1, len(OLD_BANDS)))
     for i, key in enumerate(keys):
-        _old_age_draws(np.random.default_rng([int(seed), 2, int(key)]), sig[i], OLD_RHO, out[i])
+        _old_age_draws(region_streams(seed, key)[1], sig[i], OLD_RHO, out[i])
     return out
 
 
@@ -710,6 +710,9 @@ class DrawPlan:
     population: np.ndarray      # (R,) persons at the base
     gross: np.ndarray           # (R,) gross migration rate
     old_population: np.ndarray  # (R, 3) persons in the care bands at the base
+    # batches of draws (plan_batches): each region's generators, kept from batch to batch so
+    # the batches continue its streams; None: fresh generators (all draws in one plan)
+    streams: dict | None = None
 
     def bytes_per_region(self) -> int:
         return self.n_draws * (self.n_year + 1) * 2 * (len(self.edges) - 1) * 8
@@ -718,27 +721,39 @@ class DrawPlan:
 def plan_draws(inputs: PopulationInputs, a: PopulationAssumptions, components: Components,
                n_draws: int, seed, vary=COMPONENTS, edges=None) -> DrawPlan:
     """The shared part of the draws (see DrawPlan); edges: age-group edges (default BANDS)."""
+    return next(plan_batches(inputs, a, components, n_draws, seed, vary, edges, n_draws))
+
+
+def plan_batches(inputs: PopulationInputs, a: PopulationAssumptions, components: Components,
+                 n_draws: int, seed, vary=COMPONENTS, edges=None, batch: int | None = None):
+    """DrawPlans of draws 0..batch-1, batch..2 batch-1, ...: the same draws as one plan of
+    n_draws (the national shocks are drawn once for all; each region's generators go on
+    from batch to batch), with the survival of one batch in memory at a time."""
     vary = _check(vary)
     if n_draws < 1:
         raise ValueError(f"the number of draws must be >= 1, got {n_draws}")
     if inputs.exchange is not None:
         raise ValueError("draws of sub-areas (regions that exchange movers) are not supported")
+    batch = n_draws if batch is None else int(batch)
     years = a.flow_years
     asfr, tfr = fertility_arrays(inputs, a)
     mig = migration_arrays(inputs, a)
     f = national_factors(components, n_draws, years, seed, vary, tfr_centre=tfr)
-    surv, half = survival_and_half(centre_mx(inputs, a), components.b, f["k_dev"])
+    mx = centre_mx(inputs, a)
     edges = band_edges(BANDS) if edges is None else np.asarray(edges, dtype=np.int64)
-    return DrawPlan(inputs=inputs, components=components, n_draws=n_draws, seed=int(seed),
-                    vary=vary, n_year=len(years), edges=edges, surv=surv[:, 0],
-                    half=half[:, 0], asfr=np.array(asfr, dtype=float, order="C"),
-                    fert=np.ascontiguousarray(f["fert"][:, 0]),
-                    fem_share=np.full(len(years), 1.0 / (1.0 + inputs.sex_ratio)),
-                    mig=mig, national=f["national"],
-                    population=inputs.base_pop.sum(axis=(-2, -1)),
-                    gross=gross_rates(inputs, mig),
-                    old_population=np.stack([inputs.base_pop[..., lo:hi + 1].sum(axis=(-2, -1))
-                                             for lo, hi in OLD_BANDS.values()], axis=-1))
+    shared = dict(inputs=inputs, components=components, seed=int(seed), vary=vary,
+                  n_year=len(years), edges=edges, asfr=np.array(asfr, dtype=float, order="C"),
+                  fem_share=np.full(len(years), 1.0 / (1.0 + inputs.sex_ratio)), mig=mig,
+                  population=inputs.base_pop.sum(axis=(-2, -1)), gross=gross_rates(inputs, mig),
+                  old_population=np.stack([inputs.base_pop[..., lo:hi + 1].sum(axis=(-2, -1))
+                                           for lo, hi in OLD_BANDS.values()], axis=-1),
+                  streams=None if batch >= n_draws else {})
+    for d0 in range(0, n_draws, batch):
+        d1 = min(n_draws, d0 + batch)
+        surv, half = survival_and_half(mx, components.b, f["k_dev"][d0:d1])
+        yield DrawPlan(n_draws=d1 - d0, surv=surv[:, 0], half=half[:, 0],
+                       fert=np.ascontiguousarray(f["fert"][d0:d1, 0]),
+                       national=np.ascontiguousarray(f["national"][d0:d1]), **shared)
 
 
 def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
@@ -765,13 +780,16 @@ def group_draws(plan: DrawPlan, lo: int, hi: int) -> np.ndarray:
               else np.zeros((0, 0, 0, 0)))
     old_sigma = c.old_sigma(plan.old_population[lo:hi])
 
+    streams = [region_streams(plan.seed, key) for key in keys]
+    if plan.streams is not None:   # a batch of draws: go on with the region's generators
+        streams = [plan.streams.setdefault(lo + i, g) for i, g in enumerate(streams)]
+
     def draw_region(i: int) -> None:
-        _migration_draws(np.random.default_rng([plan.seed, 1, keys[i]]), c.mig_local_phi,
-                         sigma[i], plan.national, plan.gross[lo + i], centre_in[i],
-                         centre_out[i], local[i], in_level[i], out_level[i])
+        _migration_draws(streams[i][0], c.mig_local_phi, sigma[i], plan.national,
+                         plan.gross[lo + i], centre_in[i], centre_out[i], local[i],
+                         in_level[i], out_level[i])
         if old:
-            _old_age_draws(np.random.default_rng([plan.seed, 2, keys[i]]), old_sigma[i],
-                           OLD_RHO, factor[i])
+            _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i])
     _on_threads(draw_region, n_reg)
     group = np.empty((n_reg, n_year + 1, 2, len(plan.edges) - 1, n_draw))
     project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
@@ -793,6 +811,12 @@ def _on_threads(work, n: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(n_threads) as pool:
         list(pool.map(work, range(n)))
+
+
+def region_streams(seed: int, key: int) -> tuple:
+    """A region's generators: local migration [seed, 1, key], old age [seed, 2, key]."""
+    return (np.random.default_rng([int(seed), 1, int(key)]),
+            np.random.default_rng([int(seed), 2, int(key)]))
 
 
 def region_chunks(plan: DrawPlan, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, int]]:
