@@ -49,9 +49,11 @@ internal_in, internal_out (D, R, T, 2, 106); group_pop (D, R, T+1, 2, G) persons
 groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106) the stock
 at the end.
 
-project_groups (project_groups_kernel) computes only group_pop for regions that exchange
-nobody, with the same arithmetic, for the Monte Carlo draws: blocks of draws outermost so each
-block's survival rows are read once for every region.
+project_draws (project_draws_kernel) computes only the persons by age group of regions that
+exchange nobody, with the same arithmetic, for the Monte Carlo draws: draws last in its
+output (every draw of a row side by side, ready for quantiles), blocks of draws outermost so
+each block's survival rows are read once for every region, old-age factors applied as the
+groups are written.
 """
 
 from __future__ import annotations
