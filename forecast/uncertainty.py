@@ -136,7 +136,7 @@ def _probabilities(prob: np.ndarray, years) -> dict:
             "first_year_p80": _first_year(np.nan_to_num(prob), years, 0.8)}
 
 
-def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int = PLAN_BYTES) -> int:
+def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int) -> int:
     """Draws whose survival (two arrays of T x 2 x 107 float64 per draw) fit in plan_bytes:
     up to that many, every draw of a region is in memory and the quantiles are exact;
     beyond, the draws run in batches of it and the quantiles are streamed."""
@@ -146,12 +146,12 @@ def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int = PLAN_BYTES) -> 
 
 def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
               chunk_bytes: int = CHUNK_BYTES, scheduler: str | None = None,
-              advance=None, plan_bytes: int = PLAN_BYTES) -> xr.Dataset:
+              advance=None, plan_bytes: int | None = None) -> xr.Dataset:
     """Every draw of every region through population (and demand and cost with `config`),
     reduced per chunk of regions; `scheduler`: a dask.distributed address (the chunks run as
     tasks there); `advance(n)`: called with the number of regions done (progress). More
     draws than draws_per_batch(plan_bytes) run in batches with streamed quantiles."""
-    batch = draws_per_batch(settings.draws, len(a.flow_years), plan_bytes)
+    batch = draws_per_batch(settings.draws, len(a.flow_years), plan_bytes or PLAN_BYTES)
     if batch < settings.draws:
         if scheduler:
             from .errors import ForecastError

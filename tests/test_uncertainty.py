@@ -185,6 +185,27 @@ def test_cli_run_with_draws_writes_quantiles(tmp_path):
     nc.close()
 
 
+def test_cli_run_with_more_draws_than_fit_in_memory(tmp_path, monkeypatch):
+    """With the plan's memory lowered so 300 draws run in batches of 150, every output is
+    written, and the streamed quantiles' bounds are in the tables."""
+    from typer.testing import CliRunner
+
+    from forecast import uncertainty
+    from forecast.cli import app
+    monkeypatch.setattr(uncertainty, "PLAN_BYTES", 150 * 20 * 2 * 107 * 16)
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["run", str(LDIP), "--draws", "300", "--seed", "4",
+                                      "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    nc = xr.open_dataset(out / "uncertainty.nc")
+    assert "batches of 150" in nc.attrs["quantile_method"]
+    assert float(nc["need_tolerance"].sel(service="heldogn", year=2038)) > 0
+    nc.close()
+    table = pd.read_csv(out / "uncertainty.csv")
+    assert (table.variable == "need_tolerance").any()
+    assert {p.name for p in out.iterdir()} >= {"uncertainty.csv", "uncertainty.nc"}
+
+
 def test_dask_local_cluster_gives_the_same_numbers():
     distributed = pytest.importorskip("distributed")
     sc = load_scenario(NORWAY_SERVICES)
@@ -248,3 +269,14 @@ def test_streamed_quantiles_of_batches_are_the_exact_ones_within_their_tolerance
     assert float((streamed.pop_band_tolerance.sel(band="80+") / width).isel(year=slice(5, None)).max()) < 0.01
     np.testing.assert_array_equal(streamed.p_shortfall, exact.p_shortfall)
     np.testing.assert_array_equal(streamed.first_year_p80, exact.first_year_p80)
+    # batches run here only: with a scheduler that many draws are refused, before connecting
+    from forecast.errors import ForecastError
+    with pytest.raises(ForecastError, match="do not fit in memory"):
+        run_draws(inputs, a, s, det.config, det.costs, scheduler="tcp://127.0.0.1:9",
+                  plan_bytes=plan_bytes)
+    # the tidy table carries the bounds in the units of their quantities
+    from forecast.io.outputs import uncertainty_frame
+    table = uncertainty_frame(streamed)
+    units = table.groupby("variable")["unit"].first()
+    assert units["cost_tolerance"] == "NOK" and units["pop_band_tolerance"] == "persons"
+    assert units["need_tolerance"] == units["need"]

@@ -138,8 +138,9 @@ def uncertainty_frame(ds: xr.Dataset) -> pd.DataFrame:
             labels = dict(zip(ds["service"].values, ds["label"].values))
             units = dict(zip(ds["service"].values, ds["unit"].values))
             frame["label"] = frame["item"].map(labels)
-            frame["unit"] = ("NOK" if variable == "cost" else "share"
-                             if variable == "p_shortfall" else frame["item"].map(units))
+            base = variable.removesuffix("_tolerance")   # streamed quantiles' error bounds
+            frame["unit"] = ("NOK" if base == "cost" else "share"
+                             if base == "p_shortfall" else frame["item"].map(units))
         else:
             frame["label"] = frame["item"]
             frame["unit"] = "persons"
