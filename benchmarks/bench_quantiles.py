@@ -8,8 +8,8 @@ row read from memory once (2,000 rows, 160 MB), "warm": 20 rows again and again,
 caches (as a band row summed just before, in band_quantiles). Methods, in each round
 interleaved, best of the rounds, wall and CPU time (time.process_time, every thread) per row:
 
-    sort            copy the rows, numpy sort, pick and interpolate (what
-                    forecast.uncertainty.quantiles_last does, one thread)
+    sort            copy the rows, numpy sort, pick and interpolate (how
+                    forecast.uncertainty found quantiles before forecast.quantiles)
     np.quantile     np.quantile(x, q, axis=-1)
     exact N thr     forecast.quantiles.quantiles_last, numba with N threads
 
