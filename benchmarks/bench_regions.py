@@ -4,7 +4,7 @@
     python benchmarks/bench_regions.py --quick    # (a) kernel only, (b) fewer repeats; ~20 s
 
 (a) All 357 municipalities (2024 borders), 2018-2038: `project_population` on inputs built
-    from ../shared/data/norway/municipalities/population_by_age_sex_2005_2018.csv.gz (counts at
+    from shared/data/norway/municipalities/population_by_age_sex_2005_2018.csv.gz (counts at
     1 January 2018) with Bærum's schedules as TIMING STAND-INS, not a forecast: mortality,
     fertility and sex ratio of data/baerum shared by every municipality, fert_level 1, and
     Bærum's migration (data/baerum/migration.csv) with its in-migrant counts scaled to each
@@ -39,6 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import forecast.population.model as model  # noqa: E402
+from forecast import SHARED_DIR  # noqa: E402
 from bench_population import fmt_time, measure  # noqa: E402
 from forecast.inputs.tables import (read_fertility, read_migration, read_mortality,  # noqa: E402
                                     read_population_history, read_sex_ratio,
@@ -46,7 +47,7 @@ from forecast.inputs.tables import (read_fertility, read_migration, read_mortali
 from forecast.population.model import (Exchange, PopulationAssumptions,  # noqa: E402
                                        PopulationInputs, project_population)
 
-POP_FILE = ROOT.parent / "shared/data/norway/municipalities/population_by_age_sex_2005_2018.csv.gz"
+POP_FILE = SHARED_DIR / "data/norway/municipalities/population_by_age_sex_2005_2018.csv.gz"
 BAERUM_DATA = ROOT / "data/baerum"
 BAERUM = "3201"
 BASE, END = 2018, 2038
