@@ -42,6 +42,8 @@ CHUNK_BYTES = 256 * 2 ** 20
 # the survival of the draws in memory at once: beyond it, batches of draws and streamed quantiles
 PLAN_BYTES = 768 * 2 ** 20
 STREAM_BINS = 512
+# demand's series the draws keep: need, capacity, and what compute_cost reads
+DRAW_SERIES = ("need", "capacity", "hours", "months_per_user")
 
 
 def cell_edges(config=None) -> np.ndarray:
@@ -87,7 +89,7 @@ def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year
     from .demand import compute_demand
 
     pop = _cells_population(group, plan.edges, plan.inputs.regions[lo:hi], first_year)
-    ds = compute_demand(pop, config)
+    ds = compute_demand(pop, config, series=DRAW_SERIES)
     if costs is not None:
         ds = compute_cost(ds, costs)
     dims = ("region", "service", "year", "draw")

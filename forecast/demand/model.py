@@ -186,7 +186,12 @@ def _persons(population: xr.Dataset, years: np.ndarray):
                                               len(years))
 
 
-def compute_demand(population: xr.Dataset, config: DemandConfig) -> xr.Dataset:
+def compute_demand(population: xr.Dataset, config: DemandConfig,
+                   series: tuple[str, ...] | None = None) -> xr.Dataset:
+    """Demand of every service: SERIES by (*lead, service, year), need and population by
+    age group, the first year of shortfall. `series`: only these of SERIES, nothing by group
+    (the draws keep need, capacity and what cost needs; stacking the rest for every draw
+    cost a quarter of the run)."""
     years = config.years
     n_years = len(years)
     pop, lead, lead_shape, arr = _persons(population, years)
@@ -208,15 +213,17 @@ def compute_demand(population: xr.Dataset, config: DemandConfig) -> xr.Dataset:
 
     ids = list(config.services)
     data = {}
-    for name in SERIES:
+    for name in SERIES if series is None else series:
         values = np.stack([rows[i][name] for i in ids], axis=1)        # (L, S, Y)
         data[name] = (values.reshape(*lead_shape, len(ids), n_years), (*lead, "service", "year"))
-    for name in ("need_by_group", "population_by_group"):
+    for name in ("need_by_group", "population_by_group") if series is None else ():
         values = np.stack([rows[i][name] for i in ids], axis=1)        # (L, S, G, Y)
         data[name] = (values.reshape(*lead_shape, len(ids), len(group_labels), n_years),
                       (*lead, "service", "group", "year"))
-    values = np.stack([rows[i]["first_shortfall_year"] for i in ids], axis=1).astype(float)
-    data["first_shortfall_year"] = (values.reshape(*lead_shape, len(ids)), (*lead, "service"))
+    if series is None:
+        values = np.stack([rows[i]["first_shortfall_year"] for i in ids], axis=1).astype(float)
+        data["first_shortfall_year"] = (values.reshape(*lead_shape, len(ids)),
+                                        (*lead, "service"))
     services = config.services
     coords = {"service": ids, "year": years.astype(int), "group": group_labels,
               "label": ("service", [services[i].label for i in ids]),
