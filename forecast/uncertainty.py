@@ -42,6 +42,7 @@ CHUNK_BYTES = 256 * 2 ** 20
 # the survival of the draws in memory at once: beyond it, batches of draws and streamed quantiles
 PLAN_BYTES = 768 * 2 ** 20
 STREAM_BINS = 512
+SCHEDULER_TIMEOUT = 10          # seconds to reach a dask.distributed scheduler
 # demand's series the draws keep: need, capacity, and what compute_cost reads
 DRAW_SERIES = ("need", "capacity", "hours", "months_per_user")
 
@@ -273,7 +274,14 @@ def _on_dask(address: str, plan, chunks, args, advance):
         raise ForecastError("running on a scheduler needs dask.distributed; install it with "
                             "pip install -e \".[dask]\"", key="--scheduler") from None
 
-    with Client(address, set_as_default=False) as client:
+    try:
+        client = Client(address, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        from .errors import ForecastError
+        raise ForecastError(f"cannot reach the scheduler at {address} within "
+                            f"{SCHEDULER_TIMEOUT} s ({type(exc).__name__})",
+                            key="--scheduler") from None
+    with client:
         remote = client.scatter(plan, broadcast=True)
         futures = [client.submit(reduce_chunk, remote, lo, hi, *args, pure=False)
                    for lo, hi in chunks]

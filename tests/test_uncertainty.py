@@ -206,6 +206,22 @@ def test_cli_run_with_more_draws_than_fit_in_memory(tmp_path, monkeypatch):
     assert {p.name for p in out.iterdir()} >= {"uncertainty.csv", "uncertainty.nc"}
 
 
+def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    from typer.testing import CliRunner
+
+    from forecast import uncertainty
+    from forecast.cli import app
+    monkeypatch.setattr(uncertainty, "SCHEDULER_TIMEOUT", 1)
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["run", str(LDIP), "--draws", "20", "--scheduler",
+                                      "tcp://127.0.0.1:9", "--out", str(out), "--quiet"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--scheduler" in lines[0] and "cannot reach" in lines[0]
+    assert "Traceback" not in result.output and not out.exists()
+
+
 def test_dask_local_cluster_gives_the_same_numbers():
     distributed = pytest.importorskip("distributed")
     sc = load_scenario(NORWAY_SERVICES)
