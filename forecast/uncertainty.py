@@ -152,8 +152,11 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
               advance=None, plan_bytes: int | None = None) -> xr.Dataset:
     """Every draw of every region through population (and demand and cost with `config`),
     reduced per chunk of regions; `scheduler`: a dask.distributed address (the chunks run as
-    tasks there); `advance(n)`: called with the number of regions done (progress). More
+    tasks there); `advance(n, total=None)`: told the number of regions, then called with
+    the number done (progress). More
     draws than draws_per_batch(plan_bytes) run in batches with streamed quantiles."""
+    if advance is not None:   # the bar counts municipalities
+        advance(0, total=len(inputs.regions))
     batch = draws_per_batch(settings.draws, len(a.flow_years), plan_bytes or PLAN_BYTES)
     if batch < settings.draws:
         if scheduler:

@@ -79,6 +79,13 @@ def test_quiet_silences_the_progress_and_stdout_is_unchanged(monkeypatch):
     assert "125,454" in quiet.stdout   # Bærum 1.1.2018, SSB 07459
 
 
+def test_progress_of_draws_counts_the_municipalities(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")   # rich: draw as on a terminal
+    shown = CliRunner().invoke(app, ["project", "--all", "--draws", "20"])
+    assert shown.exit_code == 0, shown.output
+    assert "357/357" in shown.stderr
+
+
 @pytest.mark.parametrize("command", ["project", "run", "compare", "calibrate", "backtest"])
 def test_every_command_with_progress_has_quiet(command):
     assert "--quiet" in CliRunner().invoke(app, [command, "--help"]).stdout
