@@ -529,6 +529,9 @@ def compare(scenarios: list[Path] = typer.Argument(...,
                                         comparison=demands, comparison_table=side_by_side,
                                         descriptions={r.scenario.name: r.scenario.description
                                                       for r in results},
+                                        comparison_uncertainty={
+                                            r.scenario.name: r.uncertainty for r in results
+                                            if r.uncertainty is not None},
                                         manifest=_manifest(
                                             [r.scenario for r in results], "compare",
                                             scenarios=scenarios, out=out, format=formats))
@@ -549,6 +552,8 @@ def compare(scenarios: list[Path] = typer.Argument(...,
     what = {"comparison.csv": f"the scenarios side by side, every year, with Δ and Δ % from "
                               f"{first}",
             "demand_scenarios.csv": "every scenario's services, long format",
+            "uncertainty_scenarios.csv": "every scenario's quantiles over the draws and "
+                                         "probability of shortfall",
             "population.csv": f"population of {first}", "flows.csv": f"flows of {first}",
             "demand.csv": f"services of {first}", "result.nc": f"{first}, NetCDF",
             "forecast.xlsx": f"workbook of {first}",

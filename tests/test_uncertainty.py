@@ -248,10 +248,12 @@ def test_no_dask_distributed_import_without_the_flag():
     assert proc.stdout.strip() == "False"
 
 
-def test_compare_shows_the_probability_of_shortfall_per_alternative():
+def test_compare_shows_the_probability_of_shortfall_per_alternative(tmp_path):
+    out = tmp_path / "cmp"
     proc = subprocess.run([sys.executable, "-m", "forecast", "compare", str(LDIP),
                            str(ROOT / "scenarios" / "baerum-planlagt-kapasitet.toml"),
-                           "--draws", "30", "--seed", "2"],
+                           "--draws", "30", "--seed", "2", "--out", str(out),
+                           "--format", "csv"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "probability that need exceeds capacity" in proc.stdout
@@ -259,6 +261,12 @@ def test_compare_shows_the_probability_of_shortfall_per_alternative():
     part = proc.stdout.split("Heldøgns omsorgsplasser: probability")[1].split("└")[0]
     row = [line for line in part.splitlines() if "planlagt-kapasitet" in line][0]
     assert "never" in row
+    # and the file holds each alternative's quantiles and probabilities, the printed ones
+    table = pd.read_csv(out / "uncertainty_scenarios.csv")
+    assert table["scenario"].nunique() == 2
+    p = table[(table.variable == "p_shortfall") & (table.item == "heldogn")]
+    planned = p[p.scenario != p.scenario.iloc[0]]
+    assert len(planned) == 21 and (planned["value"] <= 0.5).all()
 
 
 def test_streamed_quantiles_of_batches_are_the_exact_ones_within_their_tolerance(ldip):

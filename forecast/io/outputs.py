@@ -149,6 +149,16 @@ def uncertainty_frame(ds: xr.Dataset) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def uncertainty_scenarios_frame(named: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """uncertainty_frame of each scenario's quantiles, a scenario column first."""
+    frames = []
+    for name, u in named.items():
+        frame = uncertainty_frame(u)
+        frame.insert(0, "scenario", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def _attr_value(value):
     """An attribute value netCDF can store: strings, numbers and numeric arrays."""
     if value is None:
@@ -255,7 +265,9 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
                       areas: xr.Dataset | None = None,
                       manifest: Mapping | None = None,
                       uncertainty: xr.Dataset | None = None,
-                      descriptions: Mapping[str, str] | None = None) -> list[Path]:
+                      descriptions: Mapping[str, str] | None = None,
+                      comparison_uncertainty: Mapping[str, xr.Dataset] | None = None
+                      ) -> list[Path]:
     """Write a full run's results to `out_dir`, all of them or none.
 
     csv: population.csv, flows.csv, demand.csv (and comparison.csv when `comparison` is
@@ -266,7 +278,9 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     the roles places / home_care / social_assistance to service ids; `comparison` holds the
     demand of several scenarios (anything `stack_scenarios` takes) and draws one line per
     scenario; with `comparison_table` (the side-by-side table of `compare`) that table is
-    comparison.csv and every scenario's demand goes to demand_scenarios.csv. `areas`, the
+    comparison.csv and every scenario's demand goes to demand_scenarios.csv;
+    `comparison_uncertainty` (each scenario's quantiles over draws, by name) goes to
+    uncertainty_scenarios.csv (uncertainty.csv with a scenario column). `areas`, the
     sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
     `area` column); the workbook, charts and result.nc show the municipality. `uncertainty`
     also adds the 10/50/90 % rows and the probability of shortfall to the workbook, and the
@@ -301,6 +315,9 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
             writers["comparison.csv"] = _write_csv(demand_frame(stacked))
         if uncertainty is not None:
             writers["uncertainty.csv"] = _write_csv(uncertainty_frame(uncertainty))
+        if comparison_uncertainty:
+            writers["uncertainty_scenarios.csv"] = _write_csv(
+                uncertainty_scenarios_frame(comparison_uncertainty))
     if "netcdf" in formats:
         writers["result.nc"] = _write_netcdf(merged_result(population_ds, demand_ds))
         if uncertainty is not None:
