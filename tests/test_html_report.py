@@ -243,6 +243,26 @@ def test_compare_report_in_browser(browser, tmp_path):
     screenshot(page, tmp_path, "report_compare")
 
 
+def test_compare_report_with_draws_shows_each_alternatives_shortfall(browser, tmp_path):
+    files = [str(LDIP), str(ROOT / "scenarios" / "baerum-planlagt-kapasitet.toml")]
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(app, ["compare", *files, "--draws", "40", "--seed", "3",
+                                      "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    page, problems = open_report(browser, out / "report.html")
+    assert problems == []
+    charts = check_charts(page, {"comparison-p-shortfall-heldogn"}, "Bærum LDIP")
+    table = pd.read_csv(out / "uncertainty_scenarios.csv")
+    for name in table["scenario"].unique():   # one line and table row per alternative
+        assert name in charts["comparison-p-shortfall-heldogn"][1]
+        p = table.query("scenario == @name and variable == 'p_shortfall' and "
+                        "item == 'heldogn' and year == 2038")["value"].item()
+        cell = (f"td[data-scenario='{name}'][data-service=heldogn]"
+                "[data-measure=p_shortfall][data-year='2038']")
+        assert shown_number(page, cell) == round(100 * p)
+    screenshot(page, tmp_path, "report_compare_draws")
+
+
 # --- without a browser -------------------------------------------------------------------
 
 def test_norwegian_numbers():

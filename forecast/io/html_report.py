@@ -112,14 +112,16 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
                   descriptions: Mapping[str, str] | None = None,
                   charts: Mapping[str, str] | None = None,
                   comparison: xr.Dataset | None = None,
-                  uncertainty: xr.Dataset | None = None) -> str:
+                  uncertainty: xr.Dataset | None = None,
+                  comparison_uncertainty: Mapping[str, xr.Dataset] | None = None) -> str:
     """The report as one HTML page (str) with plotly.js and every figure's data inline.
 
     `population` (year, sex, age) and `demand` (service, year) are one municipality's
     run; `descriptions` maps scenario names to their descriptions; `charts` the roles of
     the scenario's [outputs] (the fan chart of need shows `places`); `comparison` the
     demand of several scenarios along a `scenario` dim (from `compare`); `uncertainty` the
-    quantiles of a run with draws (RunResult.uncertainty).
+    quantiles of a run with draws (RunResult.uncertainty); `comparison_uncertainty` those of
+    each compared scenario by name (their probabilities of shortfall side by side).
     """
     assumptions = list(assumptions)
     descriptions = dict(descriptions or {})
@@ -136,6 +138,8 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
         _cost_section(page, demand, name)
         if comparison is not None:
             _comparison_section(page, comparison, demand)
+            if comparison_uncertainty:
+                _comparison_shortfall(page, comparison_uncertainty, demand)
     if uncertainty is not None:
         _uncertainty_section(page, uncertainty, demand, charts, name)
     if demand is not None and "cost" in demand:
@@ -294,6 +298,34 @@ def _comparison_section(page, comparison, demand) -> None:
                   for n in names}
         page.chart("comparison-cost", figs.lines_by_service(
             totals, HEADINGS["comparison_cost"], f"Kostnad ({_money(demand)})", page.source))
+
+
+def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand) -> None:
+    """Each alternative's probability that need exceeds capacity, per service with
+    capacity: a chart of the years and a table of the summary years and first years."""
+    first = next(iter(spreads.values()))
+    source = f"{page.source}; {first.attrs.get('draws', '?')} trekk"
+    services = []
+    for u in spreads.values():
+        services += [str(s) for s in u["service"].values if str(s) not in services
+                     and bool(u["p_shortfall"].sel(service=s).notnull().any())]
+    years = summary_years(first["year"].values)
+    for sid in services:
+        label = (_service_text(demand, sid)[0] if demand is not None
+                 and sid in demand["service"].values else sid)
+        page.heading(f"{HEADINGS['p_shortfall']}: {label}", 3)
+        having = {n: u for n, u in spreads.items() if sid in u["service"].values}
+        page.chart(f"comparison-p-shortfall-{sid}", figs.shortfall_probability(
+            {n: u["p_shortfall"].sel(service=sid) for n, u in having.items()},
+            f"{HEADINGS['p_shortfall']} – {label}", source))
+        rows = []
+        for n, u in having.items():
+            p = u["p_shortfall"].sel(service=sid, year=years).values * 100.0
+            rows.append([n, *[cell(number(v), scenario=n, service=sid, measure="p_shortfall",
+                                   year=y) for v, y in zip(p, years)],
+                         *[cell(year_text(u[v].sel(service=sid)), scenario=n, service=sid,
+                                measure=v) for v in ("first_year_p50", "first_year_p80")]])
+        page.add(table([HEADINGS["scenario"], *map(str, years), *HEADINGS["first_p"]], rows))
 
 
 def _uncertainty_section(page, unc, demand, charts, name) -> None:

@@ -280,7 +280,8 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
     scenario; with `comparison_table` (the side-by-side table of `compare`) that table is
     comparison.csv and every scenario's demand goes to demand_scenarios.csv;
     `comparison_uncertainty` (each scenario's quantiles over draws, by name) goes to
-    uncertainty_scenarios.csv (uncertainty.csv with a scenario column). `areas`, the
+    uncertainty_scenarios.csv (uncertainty.csv with a scenario column) and to the report
+    (their probabilities of shortfall side by side). `areas`, the
     sub-areas' population, replaces the municipality's in population.csv and flows.csv (an
     `area` column); the workbook, charts and result.nc show the municipality. `uncertainty`
     also adds the 10/50/90 % rows and the probability of shortfall to the workbook, and the
@@ -337,7 +338,8 @@ def write_run_outputs(out_dir, population_ds: xr.Dataset, demand_ds: xr.Dataset 
         writers["report.html"] = (
             lambda tmp: html_report.write_report(
                 tmp, population_ds, demand_ds, assumptions, descriptions=descriptions,
-                charts=charts, comparison=stacked, uncertainty=uncertainty))
+                charts=charts, comparison=stacked, uncertainty=uncertainty,
+                comparison_uncertainty=comparison_uncertainty))
     return write_folder(out_dir, writers, manifest)
 
 
