@@ -14,7 +14,7 @@ import xarray as xr
 from forecast import api
 from forecast.inputs.population import load_population
 from forecast.inputs.uncertainty import UncertaintySettings, load_uncertainty
-from forecast.population.stochastic import COMPONENTS, Components
+from forecast.population.stochastic import COMPONENTS
 from forecast.scenario import load_scenario
 from forecast.uncertainty import REPORT_BANDS, cell_edges, run_draws
 
