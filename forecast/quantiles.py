@@ -259,27 +259,34 @@ def _band_kernel(cells, band_cells, lo_rank, hi_rank, frac, n_bins, out, total):
     n_reg, n_time, n_cell, d = cells.shape
     n_band = band_cells.shape[0]
     n_q = frac.size
-    # parallel over (band, year): each owns total[b, t], the regions run in order inside
-    for bt in prange(n_band * n_time):
-        b = bt // n_time
-        t = bt % n_time
-        members = np.nonzero(band_cells[b])[0]
+    members = np.zeros((n_band, n_cell), np.int64)
+    n_members = np.zeros(n_band, np.int64)
+    for b in range(n_band):
+        for c in range(n_cell):
+            if band_cells[b, c]:
+                members[b, n_members[b]] = c
+                n_members[b] += 1
+    # parallel over years: each owns total[:, t]; inside, regions in order and every band of
+    # a region, so a (region, year)'s cells are read from memory once for all its bands
+    for t in prange(n_time):
         row = np.empty(d)
         work = _work(n_bins, d)
         res = np.empty(n_q)
         for r in range(n_reg):
-            if members.size == 0:
-                row[:] = 0.0
-            else:
-                row[:] = cells[r, t, members[0]]
-                for m in members[1:]:           # increasing s*G + g
-                    for j in range(d):
-                        row[j] += cells[r, t, m, j]
-            for j in range(d):
-                total[b, t, j] += row[j]
-            _row_quantiles(row, lo_rank, hi_rank, frac, work, res)
-            for k in range(n_q):
-                out[k, r, b, t] = res[k]
+            for b in range(n_band):
+                if n_members[b] == 0:
+                    row[:] = 0.0
+                else:
+                    row[:] = cells[r, t, members[b, 0]]
+                    for i in range(1, n_members[b]):     # increasing s*G + g
+                        m = members[b, i]
+                        for j in range(d):
+                            row[j] += cells[r, t, m, j]
+                for j in range(d):
+                    total[b, t, j] += row[j]
+                _row_quantiles(row, lo_rank, hi_rank, frac, work, res)
+                for k in range(n_q):
+                    out[k, r, b, t] = res[k]
 
 
 def band_quantiles(cells: np.ndarray, band_cells: np.ndarray, quantiles, out: np.ndarray,
