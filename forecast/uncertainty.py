@@ -20,9 +20,10 @@ and of the KOSTRA bands; a "population" whose ages are those cells (labelled by 
 age) goes through the same compute_demand and compute_cost as the deterministic run, with
 `draw` as the last dim (the kernel writes every draw of a row contiguously). Quantiles are
 exact (forecast.quantiles: the numbers of np.quantile over every draw of a region, found by
-selection, not by sorting), and a region's numbers do not depend on the chunks or the workers (population.stochastic:
-each region's local draws come from its own key), so a Dask run gives the same numbers as a
-local one, bit for bit.
+selection, not by sorting), and a region's numbers do not depend on the chunks or the
+workers (population.stochastic: each region's local draws come from its own key), so a Dask
+run gives the same numbers as a local one, bit for bit. More draws than fit in memory run
+in batches, their quantiles streamed (within a stated tolerance, <name>_tolerance).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .errors import ForecastError
+from .population.kernel import N_SURV
 from .population.stochastic import (QUANTILES, DrawPlan, group_draws, plan_batches, plan_draws,
                                    region_chunks)
-from .population.kernel import N_SURV
 from .quantiles import StreamingQuantiles, band_quantiles, quantiles_last
 from .report import AGE_GROUPS
 
@@ -160,7 +162,6 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
     batch = draws_per_batch(settings.draws, len(a.flow_years), plan_bytes or PLAN_BYTES)
     if batch < settings.draws:
         if scheduler:
-            from .errors import ForecastError
             raise ForecastError(f"{settings.draws:,} draws do not fit in memory at once (at "
                                 f"most {batch:,}): run them without a scheduler, in batches",
                                 key="--scheduler")
@@ -168,8 +169,7 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
                               advance, batch)
     plan = plan_draws(inputs, a, settings.components, settings.draws, settings.seed,
                       settings.vary, cell_edges(config))
-    # demand's arrays of a draw take about three times its group outputs
-    chunks = region_chunks(plan, chunk_bytes // (4 if config is not None else 1))
+    chunks = _chunks(plan, chunk_bytes, config)
     args = (a.base_year, config, costs, tuple(quantiles))
     parts, sums = [], {}
 
@@ -206,13 +206,13 @@ def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, a
     for plan in plan_batches(inputs, a, settings.components, n_draws, settings.seed,
                              settings.vary, cell_edges(config), batch):
         if chunks is None:
-            chunks = region_chunks(plan, chunk_bytes // (4 if config is not None else 1))
+            chunks, in_band = _chunks(plan, chunk_bytes, config), band_cells(plan.edges)
         sums = {}
         for c, (lo, hi) in enumerate(chunks):
             group = group_draws(plan, lo, hi)
             n_reg, n_time, _, n_cell, n_draw = group.shape
             cells = group.reshape(n_reg, n_time, 2 * n_cell, n_draw)
-            rows = {"pop_band": np.einsum("rtcd,bc->rbtd", cells, band_cells(plan.edges))}
+            rows = {"pop_band": np.einsum("rtcd,bc->rbtd", cells, in_band)}
             if config is not None:
                 d = chunk_demand(group, plan, lo, hi, a.base_year, config, costs)
                 rows.update(need=d["need"], gap=d["need"] - d["capacity"], cost=d["cost"])
@@ -252,6 +252,11 @@ def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, a
     return ds
 
 
+def _chunks(plan: DrawPlan, chunk_bytes: int, config) -> list[tuple[int, int]]:
+    # demand's arrays of a draw take about three times its group outputs
+    return region_chunks(plan, chunk_bytes // (4 if config is not None else 1))
+
+
 def _stream(sketches: dict, key, x: np.ndarray, q) -> None:
     """Add the draws x (*lead, Db) to the sketch of `key`: (StreamingQuantiles of the rows,
     lead), made at the first batch."""
@@ -273,14 +278,12 @@ def _on_dask(address: str, plan, chunks, args, advance):
     try:
         from dask.distributed import Client
     except ImportError:
-        from .errors import ForecastError
         raise ForecastError("running on a scheduler needs dask.distributed; install it with "
                             "pip install -e \".[dask]\"", key="--scheduler") from None
 
     try:
         client = Client(address, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        from .errors import ForecastError
         raise ForecastError(f"cannot reach the scheduler at {address} within "
                             f"{SCHEDULER_TIMEOUT} s ({type(exc).__name__})",
                             key="--scheduler") from None

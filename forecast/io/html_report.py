@@ -318,14 +318,19 @@ def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand) -> No
         page.chart(f"comparison-p-shortfall-{sid}", figs.shortfall_probability(
             {n: u["p_shortfall"].sel(service=sid) for n, u in having.items()},
             f"{HEADINGS['p_shortfall']} – {label}", source))
-        rows = []
-        for n, u in having.items():
-            p = u["p_shortfall"].sel(service=sid, year=years).values * 100.0
-            rows.append([n, *[cell(number(v), scenario=n, service=sid, measure="p_shortfall",
-                                   year=y) for v, y in zip(p, years)],
-                         *[cell(year_text(u[v].sel(service=sid)), scenario=n, service=sid,
-                                measure=v) for v in ("first_year_p50", "first_year_p80")]])
+        rows = [_shortfall_row(n, u, sid, years, scenario=n) for n, u in having.items()]
         page.add(table([HEADINGS["scenario"], *map(str, years), *HEADINGS["first_p"]], rows))
+
+
+def _shortfall_row(label: str, unc: xr.Dataset, sid: str, years, **data) -> list:
+    """A table row: the probability of shortfall (%) of service `sid` in `years`, then the
+    first years it passes 50 and 80 %; `data` adds data- attributes to every cell."""
+    p = unc["p_shortfall"].sel(service=sid, year=years).values * 100.0
+    return [label,
+            *[cell(number(v), service=sid, measure="p_shortfall", year=y, **data)
+              for v, y in zip(p, years)],
+            *[cell(year_text(unc[v].sel(service=sid)) if v in unc else "", service=sid,
+                   measure=v, **data) for v in ("first_year_p50", "first_year_p80")]]
 
 
 def _uncertainty_section(page, unc, demand, charts, name) -> None:
@@ -362,14 +367,7 @@ def _uncertainty_section(page, unc, demand, charts, name) -> None:
         {labels[s]: unc["p_shortfall"].sel(service=s) for s in with_capacity},
         f"{HEADINGS['p_shortfall']} – {name}", source))
     years = summary_years(unc["year"].values)
-    rows = []
-    for s in with_capacity:
-        p = unc["p_shortfall"].sel(service=s, year=years).values * 100.0
-        rows.append([labels[s],
-                     *[cell(number(v), service=s, measure="p_shortfall", year=y)
-                       for v, y in zip(p, years)],
-                     *[cell(year_text(unc[v].sel(service=s)) if v in unc else "", service=s,
-                            measure=v) for v in ("first_year_p50", "first_year_p80")]])
+    rows = [_shortfall_row(labels[s], unc, s, years) for s in with_capacity]
     page.heading(HEADINGS["p_table"], 3)
     page.add(table([HEADINGS["measure"], *map(str, years), *HEADINGS["first_p"]], rows))
 
