@@ -293,19 +293,19 @@ def band_quantiles(cells: np.ndarray, band_cells: np.ndarray, quantiles, out: np
                    total: np.ndarray) -> None:
     """Report bands from age-sex cells, their exact quantiles and their per-draw total.
 
-    cells (R, T1, 2, G, D) float64, persons by region, year, sex, age cell, draw;
-    band_cells (B, 2 G) bool, cell s*G + g belongs to band b; out (Q, R, B, T1) float64,
+    cells (R, T1, S, G, D) float64, persons by region, year, sex (S = 1: both sexes, or 2),
+    age cell, draw; band_cells (B, S G) bool, cell s*G + g belongs to band b; out (Q, R, B, T1) float64,
     written; total (B, T1, D) float64, total[b, t] += band row of every region, in region
     order (the numbers do not depend on the threads). A band row is the sum of its cells in
     increasing s*G + g order; its quantiles are those of quantiles_last."""
     cells = np.ascontiguousarray(cells, dtype=np.float64)
-    if cells.ndim != 5 or cells.shape[2] != 2 or cells.shape[-1] == 0:
-        raise ValueError(f"cells must be (R, T1, 2, G, D) with D >= 1, got {cells.shape}")
-    n_reg, n_time, _, n_age, d = cells.shape
+    if cells.ndim != 5 or cells.shape[2] not in (1, 2) or cells.shape[-1] == 0:
+        raise ValueError(f"cells must be (R, T1, 1|2, G, D) with D >= 1, got {cells.shape}")
+    n_reg, n_time, n_sex, n_age, d = cells.shape
     band_cells = np.asarray(band_cells, dtype=bool)
     n_band = band_cells.shape[0]
-    if band_cells.shape != (n_band, 2 * n_age):
-        raise ValueError(f"band_cells must be (B, {2 * n_age}), got {band_cells.shape}")
+    if band_cells.shape != (n_band, n_sex * n_age):
+        raise ValueError(f"band_cells must be (B, {n_sex * n_age}), got {band_cells.shape}")
     lo, hi, t = _ranks(quantiles, d)
     if out.shape != (len(t), n_reg, n_band, n_time) or out.dtype != np.float64:
         raise ValueError(f"out must be float64 {(len(t), n_reg, n_band, n_time)}, "
@@ -315,7 +315,7 @@ def band_quantiles(cells: np.ndarray, band_cells: np.ndarray, quantiles, out: np
                          f"got {total.dtype} {total.shape}")
     if n_band * n_time == 0:
         return
-    _band_kernel(cells.reshape(n_reg, n_time, 2 * n_age, d), band_cells, lo, hi, t,
+    _band_kernel(cells.reshape(n_reg, n_time, n_sex * n_age, d), band_cells, lo, hi, t,
                  _bin_count(d), out, total)
 
 

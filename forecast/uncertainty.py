@@ -15,8 +15,8 @@ shortfall probabilities chunk by chunk of regions, so no draw's full output is k
                                                  over the regions of each draw
       attrs draws, seed, vary, components
 
-The kernel writes persons by sex in the cells between every edge of the services' age groups
-and of the KOSTRA bands; a "population" whose ages are those cells (labelled by their first
+The kernel writes persons of both sexes (demand sums the sexes first) in the cells between
+every edge of the services' age groups and of the KOSTRA bands; a "population" whose ages are those cells (labelled by their first
 age) goes through the same compute_demand and compute_cost as the deterministic run, with
 `draw` as the last dim (the kernel writes every draw of a row contiguously). Quantiles are
 exact (forecast.quantiles: the numbers of np.quantile over every draw of a region, found by
@@ -33,8 +33,8 @@ import xarray as xr
 
 from .errors import ForecastError
 from .population.kernel import N_SURV
-from .population.stochastic import (QUANTILES, DrawPlan, group_draws, plan_batches, plan_draws,
-                                   region_chunks)
+from .population.stochastic import (QUANTILES, DrawPlan, Scratch, group_draws, plan_batches,
+                                   plan_draws, region_chunks)
 from .quantiles import StreamingQuantiles, band_quantiles, quantiles_last
 from .report import AGE_GROUPS
 
@@ -63,12 +63,13 @@ def cell_edges(config=None) -> np.ndarray:
 
 def _cells_population(group: np.ndarray, edges: np.ndarray, codes, first_year: int
                       ) -> xr.Dataset:
-    """group (R, T+1, 2, G, D) as pop(region, year, sex, age, draw) with one age per cell."""
+    """group (R, T+1, 1, G, D) as pop(region, year, sex, age, draw) with one age per cell and
+    one sex, both sexes summed."""
     n_reg, n_year, _, _, n_draw = group.shape
     return xr.Dataset({"pop": (("region", "year", "sex", "age", "draw"), group)},
                       coords={"draw": np.arange(n_draw), "region": list(codes),
                               "year": np.arange(first_year, first_year + n_year),
-                              "sex": ["female", "male"], "age": edges[:-1]})
+                              "sex": ["both"], "age": edges[:-1]})
 
 
 def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray:
@@ -78,16 +79,16 @@ def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray
 
 
 def band_cells(edges: np.ndarray) -> np.ndarray:
-    """(B, 2 G) bool: which cells (sex-major: s * G + g) make up each report band."""
+    """(B, G) bool: which age cells (of both sexes) make up each report band."""
     lows = np.asarray(edges)[:-1]
     m = np.array([[(b_lo <= lo <= b_hi) for lo in lows] for b_lo, b_hi in REPORT_BANDS.values()])
-    return np.concatenate([m, m], axis=1)
+    return m
 
 
 def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year: int, config,
                  costs) -> dict:
     """need, capacity and cost (Rc, S, Y, D) of every draw of regions lo..hi-1 from their
-    cells group (Rc, T+1, 2, G, D), through compute_demand and compute_cost."""
+    cells group (Rc, T+1, 1, G, D), through compute_demand and compute_cost."""
     from .cost import compute_cost
     from .demand import compute_demand
 
@@ -105,15 +106,17 @@ def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year
 
 
 def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None, costs=None,
-                 quantiles=QUANTILES) -> dict:
+                 quantiles=QUANTILES, scratch: Scratch | None = None) -> dict:
     """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
     region always present); the per-draw sums over the chunk's regions, draws last, under
-    keys sum_*."""
-    group = group_draws(plan, lo, hi)                     # (Rc, T+1, 2, G, D), draws last
+    keys sum_* (with `scratch`, buffers of it: valid until the next call with it)."""
+    group = group_draws(plan, lo, hi, scratch)            # (Rc, T+1, 1, G, D), draws last
     n_reg, n_time, _, _, n_draw = group.shape
     in_band = band_cells(plan.edges)
     pop_band = np.empty((len(quantiles), n_reg, len(in_band), n_time))
-    total = np.zeros((len(in_band), n_time, n_draw))
+    shape = (len(in_band), n_time, n_draw)
+    total = np.zeros(shape) if scratch is None else scratch.empty("total", shape)
+    total[...] = 0.0
     band_quantiles(group, in_band, quantiles, pop_band, total)
     out = {"pop_band": pop_band, "sum_pop_band": total}
     if config is None:
@@ -177,15 +180,19 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
         # per-draw sums over regions are added up as chunks arrive, not kept per chunk
         for k in [k for k in part if k.startswith("sum_")]:
             value = part.pop(k)
-            sums[k] = value if k not in sums else sums[k] + value
+            if k in sums:
+                sums[k] += value
+            else:
+                sums[k] = value.copy()   # value may be a scratch buffer
         parts.append(part)
 
     if scheduler:
         for part in _on_dask(scheduler, plan, chunks, args, advance):
             take(part)
     else:
+        scratch = Scratch()
         for lo, hi in chunks:
-            take(reduce_chunk(plan, lo, hi, *args))
+            take(reduce_chunk(plan, lo, hi, *args, scratch=scratch))
             if advance is not None:
                 advance(hi - lo)
     q = np.asarray(quantiles, dtype=float)
@@ -202,16 +209,16 @@ def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, a
     regions) reduced by a StreamingQuantiles (a histogram per row; error at most one bin,
     given as <name>_tolerance), shortfalls counted."""
     n_draws, q = settings.draws, np.asarray(quantiles, dtype=float)
-    sketches, counts, years, chunks = {}, {}, None, None
+    sketches, counts, years, chunks, scratch = {}, {}, None, None, Scratch()
     for plan in plan_batches(inputs, a, settings.components, n_draws, settings.seed,
                              settings.vary, cell_edges(config), batch):
         if chunks is None:
             chunks, in_band = _chunks(plan, chunk_bytes, config), band_cells(plan.edges)
         sums = {}
         for c, (lo, hi) in enumerate(chunks):
-            group = group_draws(plan, lo, hi)
+            group = group_draws(plan, lo, hi, scratch)
             n_reg, n_time, _, n_cell, n_draw = group.shape
-            cells = group.reshape(n_reg, n_time, 2 * n_cell, n_draw)
+            cells = group.reshape(n_reg, n_time, n_cell, n_draw)
             rows = {"pop_band": np.einsum("rtcd,bc->rbtd", cells, in_band)}
             if config is not None:
                 d = chunk_demand(group, plan, lo, hi, a.base_year, config, costs)

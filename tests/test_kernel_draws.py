@@ -45,12 +45,13 @@ def draws_case(seed, D, R, T, edges, vary_regions=True, shared_surv=False, yearl
 
 
 def by_project_kernel(args, edges, D):
+    """project_kernel's group_pop (D, R, T+1, G), both sexes: females + males."""
     R, T = args[0].shape[0], args[1].shape[2]
     out = np.full((D, R, T + 1, 2, len(edges) - 1), np.nan)
     zeros = np.zeros((1, 1, 2, N_AGE))
     project_kernel(*args, zeros, zeros, False, edges, empty(5), empty(4), *(empty(5),) * 5,
                    out, empty(4))
-    return out
+    return out[:, :, :, 0] + out[:, :, :, 1]
 
 
 def draws_last_args(args, D, R):
@@ -74,10 +75,10 @@ def draws_last_args(args, D, R):
 
 
 def by_project_draws(args, edges, D, factor=None, group_band=None):
-    """project_draws' output, transposed to project_kernel's (D, R, T+1, 2, G)."""
+    """project_draws' output, transposed to (D, R, T+1, G) like by_project_kernel's."""
     R, T = args[0].shape[0], args[1].shape[2]
     G = len(edges) - 1
-    out = np.full((R, T + 1, 2, G, D), np.nan)
+    out = np.full((R, T + 1, G, D), np.nan)
     bands = np.full(G, -1) if group_band is None else group_band
     project_draws(*draws_last_args(args, D, R), edges, bands,
                   np.zeros((0, 0, 0, 0)) if factor is None else factor, out)
@@ -128,24 +129,23 @@ def test_same_numbers_with_any_number_of_threads():
 
 
 def test_null_projection_cohorts_only_age():
-    """Survival 1, no fertility, no migration: 10 persons aged 3 and 7 aged 60 (women),
-    groups 0-4, 5-59, 60+. After 2 years the 10 are 5 (group 5-59); after 57 years they are
+    """Survival 1, no fertility, no migration: 10 persons aged 3 (women) and 7 aged 60 (4
+    women, 3 men), groups 0-4, 5-59, 60+. After 2 years the 10 are 5 (group 5-59); after 57 years they are
     60 (60+); the 7 stay 60+ (the open group keeps them at 105+)."""
     T, D, R = 60, 3, 2
     pop0 = np.zeros((R, 2, N_AGE))
     pop0[:, 0, 3] = 10.0
-    pop0[:, 0, 60] = 7.0
+    pop0[:, 0, 60] = 4.0
+    pop0[:, 1, 60] = 3.0
     surv = np.ones((D, 1, T, 2, N_SURV))
     zeros = np.zeros((1, 1, 1, 2, N_AGE))
     args = (pop0, surv, surv.copy(), np.zeros((1, 1, T, N_AGE)), np.ones((D, 1, T)),
             np.full((1, T), 0.5), zeros, np.ones((D, R, T)), zeros.copy(), np.ones((D, 1, T)))
     edges = np.array([0, 5, 60, N_AGE], dtype=np.int64)
-    got = by_project_draws(args, edges, D)
-    women = got[:, :, :, 0]
-    assert (got[:, :, :, 1] == 0.0).all()
-    assert (women[:, :, :2] == [10.0, 0.0, 7.0]).all()       # aged 3 and 4
-    assert (women[:, :, 2:57] == [0.0, 10.0, 7.0]).all()     # aged 5..59
-    assert (women[:, :, 57:] == [0.0, 0.0, 17.0]).all()      # 60 and over
+    got = by_project_draws(args, edges, D)                   # (D, R, T+1, G)
+    assert (got[:, :, :2] == [10.0, 0.0, 7.0]).all()         # aged 3 and 4
+    assert (got[:, :, 2:57] == [0.0, 10.0, 7.0]).all()       # aged 5..59
+    assert (got[:, :, 57:] == [0.0, 0.0, 17.0]).all()        # 60 and over
 
 
 def test_band_factors_multiply_their_groups_only():
@@ -160,8 +160,8 @@ def test_band_factors_multiply_their_groups_only():
     got = by_project_draws(args, e, D, c(factor), band)
     f = factor.transpose(1, 0, 2, 3)              # (D, R, T+1, 2)
     assert np.array_equal(got[..., :3], plain[..., :3])
-    assert np.allclose(got[..., 3], plain[..., 3] * f[..., 0, None], rtol=1e-15, atol=0)
-    assert np.allclose(got[..., 4:], plain[..., 4:] * f[..., 1, None, None], rtol=1e-15, atol=0)
+    assert np.allclose(got[..., 3], plain[..., 3] * f[..., 0], rtol=1e-15, atol=0)
+    assert np.allclose(got[..., 4:], plain[..., 4:] * f[..., 1, None], rtol=1e-15, atol=0)
 
 
 def test_shapes_it_does_not_handle_are_refused():
@@ -169,7 +169,7 @@ def test_shapes_it_does_not_handle_are_refused():
     args, e = draws_case(1, D, R, T, [0, 106])
     good = list(draws_last_args(args, D, R))
     none, bands = np.zeros((0, 0, 0, 0)), np.array([-1])
-    out = np.empty((R, T + 1, 2, 1, D))
+    out = np.empty((R, T + 1, 1, D))
     project_draws(*good, e, bands, none, out)                     # as it should be
     bad = good.copy()
     bad[1] = good[1][:D - 1]                                      # too few draws
@@ -181,8 +181,8 @@ def test_shapes_it_does_not_handle_are_refused():
         project_draws(*bad, e, bands, none, out)
     with pytest.raises(ValueError, match="group_edges"):
         project_draws(*good, np.array([0, 50, 40, 106]), np.full(3, -1), none,
-                      np.empty((R, T + 1, 2, 3, D)))
+                      np.empty((R, T + 1, 3, D)))
     with pytest.raises(ValueError, match="group_band"):
         project_draws(*good, e, np.array([0]), none, out)
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        project_draws(*good, e, bands, none, np.empty((D, T + 1, 2, 1, R)).transpose(4, 1, 2, 3, 0))
+        project_draws(*good, e, bands, none, np.empty((D, T + 1, 1, R)).transpose(3, 1, 2, 0))

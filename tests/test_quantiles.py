@@ -74,13 +74,15 @@ def test_shapes():
         quantiles_last(np.zeros((3, 4)), (1.5,))
 
 
-def test_band_quantiles_equal_explicit_sums():
+@pytest.mark.parametrize("n_sex", [2, 1])
+def test_band_quantiles_equal_explicit_sums(n_sex):
+    """Cells by sex (2) or of both sexes (1, as the draws' kernel writes them)."""
     rng = np.random.default_rng(1)
     n_reg, n_time, n_age, d = 3, 4, 5, 1_000
-    cells = rng.gamma(2.0, 50.0, size=(n_reg, n_time, 2, n_age, d))
-    band_cells = np.zeros((4, 2 * n_age), bool)
-    band_cells[0, [0, 1, 5, 6]] = True          # both sexes, cells 0-1
-    band_cells[1, [2, 7]] = True
+    cells = rng.gamma(2.0, 50.0, size=(n_reg, n_time, n_sex, n_age, d))
+    band_cells = np.zeros((4, n_sex * n_age), bool)
+    band_cells[0, [0, 1, 5, 6] if n_sex == 2 else [0, 1]] = True   # cells 0-1
+    band_cells[1, [2, 7] if n_sex == 2 else [2]] = True
     band_cells[2] = True                        # total
     # band 3: no cell, a row of zeros
     out = np.full((len(Q), n_reg, 4, n_time), -1.0)
@@ -92,7 +94,7 @@ def test_band_quantiles_equal_explicit_sums():
         members = np.flatnonzero(band_cells[b])
         for t in range(n_time):
             for r in range(n_reg):
-                by_cell = cells[r, t].reshape(2 * n_age, d)
+                by_cell = cells[r, t].reshape(n_sex * n_age, d)
                 row = np.zeros(d)
                 for i in members:               # increasing s*G + g
                     row = row + by_cell[i]

@@ -49,8 +49,8 @@ internal_in, internal_out (D, R, T, 2, 106); group_pop (D, R, T+1, 2, G) persons
 groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106) the stock
 at the end.
 
-project_draws (project_draws_kernel) computes only the persons by age group of regions that
-exchange nobody, with the same arithmetic, for the Monte Carlo draws: draws last in its
+project_draws (project_draws_kernel) computes only the persons by age group, both sexes
+summed, of regions that exchange nobody, with the same arithmetic, for the Monte Carlo draws: draws last in its
 output (every draw of a row side by side, ready for quantiles), blocks of draws outermost so
 each block's survival rows are read once for every region, old-age factors applied as the
 groups are written.
@@ -281,10 +281,10 @@ DRAW_BLOCK = 16   # draws whose survival rows (2 x 34 kB each) stay in L2 while 
 
 def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
                   outrate, out_level, group_edges, group_band, band_factor, group_pop):
-    """project_kernel's persons by age group for many draws of regions that exchange nobody,
-    with the same arithmetic, written draws last: each output row (one region, year, sex and
-    group) holds every draw contiguously, ready for quantiles, and the old-age factors are
-    applied as the groups are written.
+    """project_kernel's persons by age group, both sexes summed (female + male), for many
+    draws of regions that exchange nobody, with the same arithmetic, written draws last: each
+    output row (one region, year and group) holds every draw contiguously, ready for
+    quantiles, and the old-age factors are applied as the groups are written.
 
         pop0        (R, 2, 106)
         surv, half  (D, T, 2, 107)    survival ratios by draw (half = sqrt(surv))
@@ -298,7 +298,7 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
         group_band  (G,) int64        which factor of band_factor multiplies group g (-1: none)
         band_factor (R, D, T+1, F)    factors on the groups' persons in each stock year (the
                                       old-age deviations), or shape (0, 0, 0, 0): none
-        group_pop   (R, T+1, 2, G, D) written
+        group_pop   (R, T+1, G, D) written: persons of both sexes
     """
     n_reg, n_draw, n_year = pop0.shape[0], group_pop.shape[-1], surv.shape[1]
     n_group = len(group_edges) - 1
@@ -311,7 +311,7 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
               "in_level": (in_level, (n_reg, n_draw, n_year)),
               "out_level": (out_level, (n_reg, n_draw, n_year)),
               "group_band": (group_band, (n_group,)),
-              "group_pop": (group_pop, (n_reg, n_year + 1, 2, n_group, n_draw))}
+              "group_pop": (group_pop, (n_reg, n_year + 1, n_group, n_draw))}
     if band_factor.size:
         expect["band_factor"] = (band_factor, (n_reg, n_draw, n_year + 1, None))
     for name, (x, shape) in expect.items():
@@ -355,7 +355,7 @@ def project_draws_kernel(pop0, surv, half, asfr, fert, fert_level, fem_share, in
     p_rows = pop0.reshape(n_reg, 2 * N_AGE)
     li_rows = in_level.reshape(n_reg * n_draw, n_year)
     lo_rows = out_level.reshape(n_reg * n_draw, n_year)
-    out = group_pop.reshape(n_reg * (n_year + 1) * 2 * n_group, n_draw)
+    out = group_pop.reshape(n_reg * (n_year + 1) * n_group, n_draw)
     n_factor = band_factor.shape[1] // (n_year + 1)
     # the ages where each year's fertility schedule is not zero (others add nothing)
     f_span = np.zeros((asfr.shape[0], 2), dtype=np.uint64)
@@ -369,7 +369,7 @@ def project_draws_kernel(pop0, surv, half, asfr, fert, fert_level, fem_share, in
     n_part = min(n_reg, max(1, 64 // n_block))   # enough items for every thread when D is small
     n_item = n_block * n_part
     n_chunk = min(n_item, 256)
-    n_row = (n_year + 1) * 2 * n_group           # output rows of a region
+    n_row = (n_year + 1) * n_group               # output rows of a region
     for c in prange(n_chunk):
         cur = np.empty(2 * N_AGE)
         nxt = np.empty(2 * N_AGE)
@@ -447,19 +447,22 @@ def _one_draw(pop0, sv, hv, asfr, f_span, fert, fl, fem_share, inmig, outrate, i
 
 @njit(cache=True, fastmath=FAST, inline="always")
 def _write_groups(pop, group_edges, group_band, factor, n_factor, row, t, j, groups):
-    """The stock pop (2 * 106,) of year t summed into the groups, times the band factors
-    (factor[row]: the draw's (T+1) x F), into column j of the block's group rows."""
+    """The stock pop (2 * 106,) of year t summed into the groups (females, then males, then
+    their sum: demand's order), times the band factors (factor[row]: the draw's (T+1) x F),
+    into column j of the block's group rows."""
     n_group = group_edges.shape[0] - 1
-    for s in range(2):
-        for g in range(n_group):
-            acc = 0.0
-            for a in range(np.uint64(s * N_AGE + group_edges[g]),
-                           np.uint64(s * N_AGE + group_edges[g + 1])):
-                acc += pop[a]
-            b = group_band[g]
-            if b >= 0:
-                acc *= factor[row, t * n_factor + b]
-            groups[(t * 2 + s) * n_group + g, j] = acc
+    for g in range(n_group):
+        female = 0.0
+        for a in range(np.uint64(group_edges[g]), np.uint64(group_edges[g + 1])):
+            female += pop[a]
+        male = 0.0
+        for a in range(np.uint64(N_AGE + group_edges[g]), np.uint64(N_AGE + group_edges[g + 1])):
+            male += pop[a]
+        acc = female + male
+        b = group_band[g]
+        if b >= 0:
+            acc *= factor[row, t * n_factor + b]
+        groups[t * n_group + g, j] = acc
 
 
 def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:
