@@ -476,19 +476,22 @@ def _migration_draws(rng, phi, sigma, national, gross, centre_in, centre_out, lo
     """One region's migration draws: its local deviation (D, T), a stationary AR(1) of
     marginal sd sigma from the normals of rng in the order of rng.standard_normal((D, T)),
     and in_level, out_level (D, T) = (1 +- u) x the centre's
-    levels, u = (national + local) / gross clipped to +-MAX_LEVEL_CHANGE. The same
+    levels, u = (national + local) / gross clipped to +-MAX_LEVEL_CHANGE (local of shape
+    (0, 0): the deviation is not kept). The same
     arithmetic, operation for operation, as the NumPy recursion it replaced, so the draws
     (and the calibration) are unchanged."""
     n_draw, n_year = national.shape
     inn = np.sqrt(1.0 - phi ** 2)
     g = max(gross, 1e-9)
+    keep = local.shape[0] > 0
     for d in range(n_draw):
         x = 0.0
         for t in range(n_year):
             e = rng.standard_normal()
             x = e if (phi == 0.0 or t == 0) else phi * x + inn * e
             dev = x * sigma
-            local[d, t] = dev
+            if keep:
+                local[d, t] = dev
             u = min(max((national[d, t] + dev) / g, -MAX_LEVEL_CHANGE), MAX_LEVEL_CHANGE)
             in_level[d, t] = (1.0 + u) * centre_in[t]
             out_level[d, t] = (1.0 - u) * centre_out[t]
@@ -796,7 +799,7 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
         return np.empty(shape) if scratch is None else scratch.empty(name, shape)
     in_level = empty("in_level", (n_reg, n_draw, n_year))
     out_level = empty("out_level", (n_reg, n_draw, n_year))
-    local = empty("local", (n_reg, n_draw, n_year))
+    not_kept = np.zeros((0, 0))
     old = _varies_old_age(c, plan.vary)
     factor = (empty("factor", (n_reg, n_draw, n_year + 1, len(OLD_BANDS))) if old
               else np.zeros((0, 0, 0, 0)))
@@ -808,7 +811,7 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
 
     def draw_region(i: int) -> None:
         _migration_draws(streams[i][0], c.mig_local_phi, sigma[i], plan.national,
-                         plan.gross[lo + i], centre_in[i], centre_out[i], local[i],
+                         plan.gross[lo + i], centre_in[i], centre_out[i], not_kept,
                          in_level[i], out_level[i])
         if old:
             _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i])
