@@ -16,3 +16,6 @@ MAX_PERSONS_PER_DWELLING = 20.0
 # NOK per unit a year, or per place built: a 24-hour care place costs about NOK 1.2 million
 # a year and NOK 4 million to build
 MAX_UNIT_COST = 1e9
+# a yearly sd of 0.5 in log unit cost or coverage is a factor of e^(0.5 sqrt(20)) ~ 9 at one
+# sd after 20 years: beyond any plan
+MAX_SD = 0.5

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bounds import MAX_DWELLINGS, MAX_LEVEL, MAX_PERSONS_PER_DWELLING, MAX_TFR
+from .bounds import MAX_DWELLINGS, MAX_LEVEL, MAX_PERSONS_PER_DWELLING, MAX_SD, MAX_TFR
 from . import REPO_ROOT, SHARED_DIR  # noqa: F401  (re-exported: REPO_ROOT is used widely)
 from .errors import ScenarioError
 from .paths import check_path, is_dated
@@ -38,7 +38,8 @@ POPULATION_SCHEMA: dict[str, dict[str, str]] = {
     "outputs": {"charts": "table"},
     # draws through population, demand and cost: forecast/inputs/uncertainty.py
     "uncertainty": {"draws": "count", "seed": "count", "vary": "names",
-                    "components_file": "file", "calibrated": "bool", "source": "string"},
+                    "components_file": "file", "calibrated": "bool", "unit_cost_sd": "sd",
+                    "coverage_sd": "sd", "source": "string"},
     # housing-led in-migration and sub-areas: forecast/population/housing.py and areas.py
     "housing": {"programme_file": "file", "dwellings": "path", "persons_per_dwelling": "per_type",
                 "profile_file": "file", "mode": "string", "existing_stock_inmig_level": "path",
@@ -59,6 +60,7 @@ KIND_TEXT = {"string": "a string", "file": "a file path (string)", "year": "a ye
              "e0": 'a number (years), a table {year = value}, or "trend"',
              "years": "a list [first_year, last_year]",
              "count": "a whole number >= 0", "bool": "true or false",
+             "sd": "a number in 0..0.5 (a standard deviation of a yearly change in logs)",
              "names": "a list of strings",
              "regions": 'a municipality code or name, a list of them, or "all"',
              "per_type": "a number, a table {year = value}, or a table {type = number or "
@@ -169,6 +171,9 @@ def _check_value(value, kind: str, file: str, key: str, years: tuple[int, int]):
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     elif kind == "bool":
         ok = isinstance(value, bool)
+    elif kind == "sd":
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and 0.0 <= value <= MAX_SD)
     elif kind == "names":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == "regions":

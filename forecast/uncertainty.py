@@ -85,10 +85,47 @@ def band_cells(edges: np.ndarray) -> np.ndarray:
     return m
 
 
+def service_factors(settings, config, costs) -> dict | None:
+    """The draws' factors on coverage and unit costs (settings.coverage_sd, unit_cost_sd):
+    exp of a random walk from 1 at the first demand year, yearly steps N(0, sd^2), one walk
+    per draw shared by every municipality (coverage: one per service too), from
+    default_rng([seed, 3]) and [seed, 4]. None when both sds are 0. Draws last:
+    coverage (S, Y, D), unit_cost (Y, D); needs_cost (S,) bool: the service's cost follows
+    its need (cost basis need, hours or months; not capacity)."""
+    cov_sd, unit_sd = settings.coverage_sd, settings.unit_cost_sd
+    if config is None or (cov_sd == 0.0 and unit_sd == 0.0):
+        return None
+    n_draw, ids, n_years = settings.draws, list(config.services), len(config.years)
+
+    def walk(key: int, shape) -> np.ndarray:   # (*shape, Y), 1 at the first year
+        steps = np.random.default_rng([int(settings.seed), key]).standard_normal(
+            shape + (n_years - 1,))
+        logs = np.concatenate([np.zeros(shape + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
+        return logs
+
+    cov = np.exp(cov_sd * walk(3, (n_draw, len(ids)))) if cov_sd > 0 else None
+    unit = np.exp(unit_sd * walk(4, (n_draw,))) if unit_sd > 0 else None
+    with_need = np.array([costs is not None and sid in costs.services
+                          and costs.services[sid].basis != "capacity" for sid in ids])
+    return {"coverage": None if cov is None else np.ascontiguousarray(cov.transpose(1, 2, 0)),
+            "unit_cost": None if unit is None else np.ascontiguousarray(unit.T),
+            "needs_cost": with_need}
+
+
+def _draws_of(factors: dict | None, d0: int, d1: int) -> dict | None:
+    """The factors of draws d0..d1-1 (a batch)."""
+    if factors is None:
+        return None
+    return {k: (v if v is None or k == "needs_cost" else np.ascontiguousarray(v[..., d0:d1]))
+            for k, v in factors.items()}
+
+
 def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year: int, config,
-                 costs) -> dict:
+                 costs, factors: dict | None = None) -> dict:
     """need, capacity and cost (Rc, S, Y, D) of every draw of regions lo..hi-1 from their
-    cells group (Rc, T+1, 1, G, D), through compute_demand and compute_cost."""
+    cells group (Rc, T+1, 1, G, D), through compute_demand and compute_cost, with the draws'
+    coverage and unit-cost factors (service_factors) when given: need times the coverage
+    factor, cost times it where the cost follows need, and times the unit-cost factor."""
     from .cost import compute_cost
     from .demand import compute_demand
 
@@ -98,15 +135,23 @@ def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year
         ds = compute_cost(ds, costs)
     dims = ("region", "service", "year", "draw")
     need = ds["need"].transpose(*dims).to_numpy()
+    cost = (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
+            else np.full(need.shape, np.nan))
+    if factors is not None:
+        if factors["coverage"] is not None:
+            need = need * factors["coverage"]
+            cost = np.where(factors["needs_cost"][:, None, None], cost * factors["coverage"],
+                            cost)
+        if factors["unit_cost"] is not None:
+            cost = cost * factors["unit_cost"]
     return {"need": need,
             "capacity": ds["capacity"].broadcast_like(ds["need"]).transpose(*dims).to_numpy(),
-            "cost": (ds["cost"].transpose(*dims).to_numpy() if "cost" in ds
-                     else np.full(need.shape, np.nan)),
-            "years": ds["year"].to_numpy()}
+            "cost": cost, "years": ds["year"].to_numpy()}
 
 
 def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None, costs=None,
-                 quantiles=QUANTILES, scratch: Scratch | None = None) -> dict:
+                 quantiles=QUANTILES, factors: dict | None = None,
+                 scratch: Scratch | None = None) -> dict:
     """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
     region always present); the per-draw sums over the chunk's regions, draws last, under
     keys sum_* (with `scratch`, buffers of it: valid until the next call with it)."""
@@ -121,7 +166,7 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     out = {"pop_band": pop_band, "sum_pop_band": total}
     if config is None:
         return out
-    d = chunk_demand(group, plan, lo, hi, first_year, config, costs)
+    d = chunk_demand(group, plan, lo, hi, first_year, config, costs, factors)
     need, cap, cost = d["need"], d["capacity"], d["cost"]
     out["need"] = quantiles_last(need, quantiles)
     out["gap"] = quantiles_last(need - cap, quantiles)
@@ -173,7 +218,8 @@ def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
     plan = plan_draws(inputs, a, settings.components, settings.draws, settings.seed,
                       settings.vary, cell_edges(config))
     chunks = _chunks(plan, chunk_bytes, config)
-    args = (a.base_year, config, costs, tuple(quantiles))
+    factors = service_factors(settings, config, costs)
+    args = (a.base_year, config, costs, tuple(quantiles), factors)
     parts, sums = [], {}
 
     def take(part: dict) -> None:
@@ -210,8 +256,11 @@ def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, a
     given as <name>_tolerance), shortfalls counted."""
     n_draws, q = settings.draws, np.asarray(quantiles, dtype=float)
     sketches, counts, years, chunks, scratch = {}, {}, None, None, Scratch()
+    factors, d0 = service_factors(settings, config, costs), 0
     for plan in plan_batches(inputs, a, settings.components, n_draws, settings.seed,
                              settings.vary, cell_edges(config), batch):
+        batch_factors = _draws_of(factors, d0, d0 + plan.n_draws)
+        d0 += plan.n_draws
         if chunks is None:
             chunks, in_band = _chunks(plan, chunk_bytes, config), band_cells(plan.edges)
         sums = {}
@@ -221,7 +270,8 @@ def _run_streaming(inputs, a, settings, config, costs, quantiles, chunk_bytes, a
             cells = group.reshape(n_reg, n_time, n_cell, n_draw)
             rows = {"pop_band": np.einsum("rtcd,bc->rbtd", cells, in_band)}
             if config is not None:
-                d = chunk_demand(group, plan, lo, hi, a.base_year, config, costs)
+                d = chunk_demand(group, plan, lo, hi, a.base_year, config, costs,
+                                 batch_factors)
                 rows.update(need=d["need"], gap=d["need"] - d["capacity"], cost=d["cost"])
                 years = d["years"]
                 short, counts[c, "cap"] = _shortfalls(d["need"], d["capacity"])
@@ -344,5 +394,7 @@ def _dataset(m: dict, inputs, a, settings, config, quantiles) -> xr.Dataset:
     ds.attrs.update(draws=settings.draws, seed=settings.seed, vary=", ".join(settings.vary),
                     quantile_method="exact (every draw of a region in memory)",
                     calibrated=int(settings.calibrated),
-                    components=settings.components.describe())
+                    components=settings.components.describe(),
+                    unit_cost_sd=float(settings.unit_cost_sd),
+                    coverage_sd=float(settings.coverage_sd))
     return ds

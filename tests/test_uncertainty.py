@@ -273,10 +273,11 @@ def test_streamed_quantiles_of_batches_are_the_exact_ones_within_their_tolerance
     """More draws than fit in memory run in batches (the same draws: the national shocks are
     drawn once, each region's generators go on from batch to batch) and their quantiles are
     streamed; each is within its stated tolerance (one histogram bin) of the exact quantile
-    of the same draws, and the probabilities of shortfall, which are counted, are equal."""
+    of the same draws, and the probabilities of shortfall, which are counted, are equal
+    (coverage and unit costs vary too: each batch takes its own draws' factors)."""
     det = api.run(ldip)
     inputs, a = load_population(ldip)
-    s = settings(600)
+    s = replace(settings(600), coverage_sd=0.02, unit_cost_sd=0.01)
     exact = run_draws(inputs, a, s, det.config, det.costs)
     # survival of 200 draws at a time: three batches
     plan_bytes = 200 * len(a.flow_years) * 2 * 107 * 16
@@ -304,3 +305,69 @@ def test_streamed_quantiles_of_batches_are_the_exact_ones_within_their_tolerance
     units = table.groupby("variable")["unit"].first()
     assert units["cost_tolerance"] == "NOK" and units["pop_band_tolerance"] == "persons"
     assert units["need_tolerance"] == units["need"]
+
+
+def test_coverage_and_unit_cost_draws_by_hand(ldip):
+    """With the population's variances 0, every draw's need is the deterministic need times
+    exp(coverage_sd W_t) and its cost also times exp(unit_cost_sd V_t), W and V random walks
+    of N(0, 1) steps from 0 at the base year: so the q quantile t years ahead is the
+    deterministic value times exp(sd sqrt(t) z_q) (z_q the normal quantile), and a service
+    costed by capacity keeps only the unit-cost factor. Checked within 5 Monte Carlo sd of
+    each quantile; P(shortfall) within 5 binomial sd of P(Z > log(capacity / need) / (sd
+    sqrt(t)))."""
+    from scipy.stats import norm
+
+    from forecast.cost import compute_cost
+    det = api.run(ldip)
+    comps = load_uncertainty(ldip, draws=1).components.zero()
+    inputs, a = load_population(ldip)
+    n, cov_sd, unit_sd = 4000, 0.03, 0.02
+    costs = replace(det.costs, services={**det.costs.services, "heldogn": replace(
+        det.costs.services["heldogn"], basis="capacity")})
+    s = replace(settings(n, components=comps), coverage_sd=cov_sd, unit_cost_sd=unit_sd)
+    u = run_draws(inputs, a, s, det.config, costs).isel(region=0)
+    base = det.demand
+    cost_det = compute_cost(det.demand, costs)["cost"].transpose("service", "year").to_numpy()
+    years = u["year"].values
+    t = (years - years[0]).astype(float)
+    q = u["quantile"].values
+    z = norm.ppf(q)
+    # the Monte Carlo sd of a sample quantile, in units of z
+    mc = np.sqrt(q * (1 - q) / n) / norm.pdf(z)
+    assert u.attrs["coverage_sd"] == cov_sd and u.attrs["unit_cost_sd"] == unit_sd
+    for sid in ("heldogn", "hjemmetjenester", "sosialhjelp"):
+        need = base["need"].sel(service=sid).to_numpy()
+        got = u["need"].sel(service=sid).to_numpy()               # (Q, Y)
+        np.testing.assert_array_equal(got[:, 0], np.broadcast_to(need[0], q.shape))
+        implied = np.log(got[:, 1:] / need[1:]) / (cov_sd * np.sqrt(t[1:]))
+        assert (np.abs(implied - z[:, None]) < 5 * mc[:, None]).all(), sid
+        sd = unit_sd if sid == "heldogn" else np.hypot(cov_sd, unit_sd)
+        i = list(u["service"].values).index(sid)
+        cost = u["cost"].sel(service=sid).to_numpy()
+        implied = np.log(cost[:, 1:] / cost_det[i, 1:]) / (sd * np.sqrt(t[1:]))
+        assert (np.abs(implied - z[:, None]) < 5 * mc[:, None]).all(), sid
+    need = base["need"].sel(service="heldogn").to_numpy()
+    cap = base["capacity"].sel(service="heldogn").to_numpy()
+    p = norm.sf(np.log(cap[1:] / need[1:]) / (cov_sd * np.sqrt(t[1:])))
+    got = u["p_shortfall"].sel(service="heldogn").to_numpy()[1:]
+    assert (np.abs(got - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12).all()
+
+
+def test_coverage_and_unit_cost_sd_zero_changes_nothing_and_bad_sd_is_refused(ldip, tmp_path):
+    det = api.run(ldip)
+    inputs, a = load_population(ldip)
+    plain = run_draws(inputs, a, settings(30), det.config, det.costs)
+    zero = run_draws(inputs, a, replace(settings(30), coverage_sd=0.0, unit_cost_sd=0.0),
+                     det.config, det.costs)
+    for var in ("need", "gap", "cost", "p_shortfall"):
+        np.testing.assert_array_equal(plain[var].values, zero[var].values)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "{LDIP.as_posix()}"\n[uncertainty]\nunit_cost_sd = -0.01\n',
+                   encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "forecast", "run", str(bad), "--draws", "10",
+                          "--quiet", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "uncertainty.unit_cost_sd" in run.stderr
+    assert "0..0.5" in run.stderr
+    assert not (tmp_path / "out").exists()

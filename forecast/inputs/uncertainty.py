@@ -7,6 +7,16 @@
     components_file = "../data/norway/stochastic.csv"  # default: that file
     calibrated = true     # apply the local-migration persistence and spread chosen by the
                           # interval backtests (population.stochastic.calibrated); default true
+    unit_cost_sd = 0.01   # sd of the yearly change in the log of every unit cost: a real
+                          # unit-cost index by draw, shared by all services and
+                          # municipalities; default 0 (unit costs as in [cost])
+    coverage_sd = 0.02    # sd of the yearly change in the log of each service's coverage,
+                          # independent between services, shared by municipalities; default 0
+
+Both are random walks from 1 at the first year, so their spread grows with the square root of
+the years ahead (with a sd of 0.01 a year the 10 and 90 % quantiles are about -6 % and +6 %
+after 20 years);
+nothing in the data estimates them: a scenario that sets them says why in `source`.
 
 The components file is written by `forecast calibrate --all` from data before the base year
 (population.stochastic.components_table); its base year must not be after the scenario's.
@@ -35,6 +45,8 @@ class UncertaintySettings:
     components: Components
     components_file: str
     calibrated: bool
+    unit_cost_sd: float = 0.0
+    coverage_sd: float = 0.0
 
 
 def read_components(path) -> Components:
@@ -89,4 +101,6 @@ def load_uncertainty(scenario, draws: int | None = None, seed: int | None = None
         comps = calibrated(comps)
     return UncertaintySettings(draws=n, seed=int(table.get("seed", 1) if seed is None else seed),
                                vary=vary, components=comps, components_file=str(path),
-                               calibrated=use_calibrated)
+                               calibrated=use_calibrated,
+                               unit_cost_sd=float(table.get("unit_cost_sd", 0.0)),
+                               coverage_sd=float(table.get("coverage_sd", 0.0)))
