@@ -251,15 +251,36 @@ def test_compare_report_with_draws_shows_each_alternatives_shortfall(browser, tm
     assert result.exit_code == 0, result.output
     page, problems = open_report(browser, out / "report.html")
     assert problems == []
-    charts = check_charts(page, {"comparison-p-shortfall-heldogn"}, "Bærum LDIP")
+    names = list(pd.read_csv(out / "uncertainty_scenarios.csv")["scenario"].unique())
+    fans = {f"comparison-fan-heldogn-{k}" for k in range(len(names))}
+    charts = check_charts(page, {"comparison-p-shortfall-heldogn"} | fans, "Bærum LDIP")
     table = pd.read_csv(out / "uncertainty_scenarios.csv")
-    for name in table["scenario"].unique():   # one line and table row per alternative
+    demand = pd.read_csv(out / "demand_scenarios.csv")
+    medians = set()
+    for k, name in enumerate(names):   # one line and table row per alternative
         assert name in charts["comparison-p-shortfall-heldogn"][1]
+        # and its own fan of need, with its own capacity line
+        fan = charts[f"comparison-fan-heldogn-{k}"][1]
+        assert name in fan and "Kapasitet" in fan and "10–90 %" in fan
+        capacity = page.evaluate(
+            f"""() => document.querySelector("figure[data-chart='comparison-fan-heldogn-{k}']"""
+            f""" .js-plotly-plot").data.find(t => t.name === 'Kapasitet').y""")
+        want = demand.query("scenario == @name and service == 'heldogn' and "
+                            "measure == 'capacity'").sort_values("year")["value"]
+        np.testing.assert_allclose(capacity, want, rtol=1e-12)
+        median = page.evaluate(
+            f"""() => document.querySelector("figure[data-chart='comparison-fan-heldogn-{k}']"""
+            f""" .js-plotly-plot").data.find(t => t.name === 'Median').y""")
+        np.testing.assert_allclose(median, table.query(
+            "scenario == @name and variable == 'need' and item == 'heldogn' and "
+            "quantile == 0.5").sort_values("year")["value"], rtol=1e-12)
+        medians.add(tuple(median))
         p = table.query("scenario == @name and variable == 'p_shortfall' and "
                         "item == 'heldogn' and year == 2038")["value"].item()
         cell = (f"td[data-scenario='{name}'][data-service=heldogn]"
                 "[data-measure=p_shortfall][data-year='2038']")
         assert shown_number(page, cell) == round(100 * p)
+    assert len(medians) == len(names)   # each fan is its own alternative's need
     screenshot(page, tmp_path, "report_compare_draws")
 
 

@@ -139,7 +139,7 @@ def render_report(population: xr.Dataset, demand: xr.Dataset | None = None,
         if comparison is not None:
             _comparison_section(page, comparison, demand)
             if comparison_uncertainty:
-                _comparison_shortfall(page, comparison_uncertainty, demand)
+                _comparison_shortfall(page, comparison_uncertainty, demand, comparison)
     if uncertainty is not None:
         _uncertainty_section(page, uncertainty, demand, charts, name)
     if demand is not None and "cost" in demand:
@@ -300,9 +300,11 @@ def _comparison_section(page, comparison, demand) -> None:
             totals, HEADINGS["comparison_cost"], f"Kostnad ({_money(demand)})", page.source))
 
 
-def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand) -> None:
+def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand,
+                          comparison: xr.Dataset | None = None) -> None:
     """Each alternative's probability that need exceeds capacity, per service with
-    capacity: a chart of the years and a table of the summary years and first years."""
+    capacity: a chart of the years, a table of the summary years and first years, and
+    each alternative's fan of need against its own capacity (from `comparison`)."""
     first = next(iter(spreads.values()))
     source = f"{page.source}; {first.attrs.get('draws', '?')} trekk"
     services = []
@@ -320,6 +322,18 @@ def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand) -> No
             f"{HEADINGS['p_shortfall']} – {label}", source))
         rows = [_shortfall_row(n, u, sid, years, scenario=n) for n, u in having.items()]
         page.add(table([HEADINGS["scenario"], *map(str, years), *HEADINGS["first_p"]], rows))
+        unit = (_service_text(demand, sid)[1] if demand is not None
+                and sid in demand["service"].values else "antall")
+        for k, (n, u) in enumerate(having.items()):
+            capacity = None
+            if (comparison is not None and "capacity" in comparison
+                    and n in comparison["scenario"].values
+                    and sid in comparison["service"].values):
+                capacity = comparison["capacity"].sel(scenario=n, service=sid)
+            page.chart(f"comparison-fan-{sid}-{k}", figs.fan(
+                u["need"].sel(service=sid),
+                f"{HEADINGS['fan_need'].format(label=label)} – {n}", f"Antall ({unit})",
+                source, capacity))
 
 
 def _shortfall_row(label: str, unc: xr.Dataset, sid: str, years, **data) -> list:
