@@ -34,7 +34,7 @@ import xarray as xr
 from .errors import ForecastError
 from .population.kernel import N_SURV
 from .population.stochastic import (QUANTILES, DrawPlan, Scratch, group_draws, plan_batches,
-                                   plan_draws, region_chunks)
+                                   plan_draws, region_chunks, small_pages)
 from .quantiles import StreamingQuantiles, band_quantiles, quantiles_last
 from .report import AGE_GROUPS
 
@@ -197,6 +197,7 @@ def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int) -> int:
                min(n_draws, plan_bytes // (n_year * 2 * N_SURV * 16)))
 
 
+@small_pages()
 def run_draws(inputs, a, settings, config=None, costs=None, quantiles=QUANTILES,
               chunk_bytes: int = CHUNK_BYTES, scheduler: str | None = None,
               advance=None, plan_bytes: int | None = None) -> xr.Dataset:

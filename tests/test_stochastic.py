@@ -206,3 +206,20 @@ def test_old_age_sd_falls_with_band_size():
     # holds P = 0.651 p, so the rate's sd is sqrt(0.0552 p) / P = 0.29 / sqrt(P)
     assert est["old_a"][1] == pytest.approx(0.29, rel=0.2)
     assert est["old_b"][1] == pytest.approx(0.0, abs=0.003)
+
+
+def test_small_pages_while_drawing_and_restored_after():
+    """The draws switch NumPy's request for 2 MB pages off (their first writes cost more
+    than the draws here) and back to what it was, also after an error."""
+    from forecast.population.stochastic import small_pages
+    switch = np._core.multiarray._set_madvise_hugepage
+    was = switch(True)
+    try:
+        with small_pages():
+            assert switch(False) is False      # off inside
+        assert switch(True) is True            # back on after
+        with pytest.raises(RuntimeError), small_pages():
+            raise RuntimeError("a failing run")
+        assert switch(True) is True
+    finally:
+        switch(was)
