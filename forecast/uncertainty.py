@@ -13,17 +13,20 @@ shortfall probabilities chunk by chunk of regions, so no draw's full output is k
                                                  50 % / 80 % (NaN if never)
       total_pop_band, total_need, total_cost  with several regions: quantiles of the sum
                                                  over the regions of each draw
-      attrs draws, seed, vary, components
+      attrs draws, seed, vary, components, unit_cost_sd, coverage_sd
 
 The kernel writes persons of both sexes (demand sums the sexes first) in the cells between
-every edge of the services' age groups and of the KOSTRA bands; a "population" whose ages are those cells (labelled by their first
-age) goes through the same compute_demand and compute_cost as the deterministic run, with
-`draw` as the last dim (the kernel writes every draw of a row contiguously). Quantiles are
-exact (forecast.quantiles: the numbers of np.quantile over every draw of a region, found by
-selection, not by sorting), and a region's numbers do not depend on the chunks or the
-workers (population.stochastic: each region's local draws come from its own key), so a Dask
-run gives the same numbers as a local one, bit for bit. More draws than fit in memory run
-in batches, their quantiles streamed (within a stated tolerance, <name>_tolerance).
+every edge of the services' age groups and of the KOSTRA bands; a "population" whose ages
+are those cells (labelled by their first age) goes through the same compute_demand and
+compute_cost as the deterministic run, with `draw` as the last dim (the kernel writes every
+draw of a row contiguously). Quantiles are exact (forecast.quantiles: the numbers of
+np.quantile over every draw of a region, found by selection, not by sorting), and a region's
+numbers do not depend on the chunks or the workers (population.stochastic: each region's
+local draws come from its own key), so a Dask run gives the same numbers as a local one, bit
+for bit. More draws than fit in memory run in batches, their quantiles streamed (within a
+stated tolerance, <name>_tolerance). With [uncertainty] coverage_sd or unit_cost_sd, each
+draw's need and cost are also multiplied by its coverage and unit-cost factors
+(service_factors), the same in every municipality.
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ def _first_year(prob: np.ndarray, years: np.ndarray, level: float) -> np.ndarray
 def band_cells(edges: np.ndarray) -> np.ndarray:
     """(B, G) bool: which age cells (of both sexes) make up each report band."""
     lows = np.asarray(edges)[:-1]
-    m = np.array([[(b_lo <= lo <= b_hi) for lo in lows] for b_lo, b_hi in REPORT_BANDS.values()])
-    return m
+    return np.array([[(b_lo <= lo <= b_hi) for lo in lows]
+                     for b_lo, b_hi in REPORT_BANDS.values()])
 
 
 def service_factors(settings, config, costs) -> dict | None:
@@ -97,14 +100,13 @@ def service_factors(settings, config, costs) -> dict | None:
         return None
     n_draw, ids, n_years = settings.draws, list(config.services), len(config.years)
 
-    def walk(key: int, shape) -> np.ndarray:   # (*shape, Y), 1 at the first year
+    def log_walk(key: int, shape) -> np.ndarray:   # (*shape, Y), 0 at the first year
         steps = np.random.default_rng([int(settings.seed), key]).standard_normal(
             shape + (n_years - 1,))
-        logs = np.concatenate([np.zeros(shape + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
-        return logs
+        return np.concatenate([np.zeros(shape + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
 
-    cov = np.exp(cov_sd * walk(3, (n_draw, len(ids)))) if cov_sd > 0 else None
-    unit = np.exp(unit_sd * walk(4, (n_draw,))) if unit_sd > 0 else None
+    cov = np.exp(cov_sd * log_walk(3, (n_draw, len(ids)))) if cov_sd > 0 else None
+    unit = np.exp(unit_sd * log_walk(4, (n_draw,))) if unit_sd > 0 else None
     with_need = np.array([costs is not None and sid in costs.services
                           and costs.services[sid].basis != "capacity" for sid in ids])
     return {"coverage": None if cov is None else np.ascontiguousarray(cov.transpose(1, 2, 0)),

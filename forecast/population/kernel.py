@@ -50,10 +50,10 @@ groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106
 at the end.
 
 project_draws (project_draws_kernel) computes only the persons by age group, both sexes
-summed, of regions that exchange nobody, with the same arithmetic, for the Monte Carlo draws: draws last in its
-output (every draw of a row side by side, ready for quantiles), blocks of draws outermost so
-each block's survival rows are read once for every region, old-age factors applied as the
-groups are written.
+summed, of regions that exchange nobody, with the same arithmetic, for the Monte Carlo
+draws: draws last in its output (every draw of a row side by side, ready for quantiles),
+blocks of draws outermost so each block's survival rows are read once for every region,
+old-age factors applied as the groups are written.
 """
 
 from __future__ import annotations

@@ -799,8 +799,8 @@ class Scratch:
 def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
                 ) -> np.ndarray:
     """(hi - lo, T+1, 1, G, D) persons by region, year, age group and draw (draws last), both
-    sexes (the sex dim has length 1), of regions lo..hi-1: each region's local draws (its own random streams, on the CPUs in
-    parallel), then one kernel call. A region's numbers do not depend on lo, hi, so any
+    sexes (the sex dim has length 1), of regions lo..hi-1: each region's local draws (its
+    own random streams, on the CPUs in parallel), then one kernel call. A region's numbers do not depend on lo, hi, so any
     chunking gives the same result. With `scratch` the work arrays and the result are its
     buffers (valid until the next call with it)."""
     inputs, mig, c = plan.inputs, plan.mig, plan.components
