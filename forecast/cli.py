@@ -414,6 +414,14 @@ def _print_population_spread(u, name: str) -> None:
     _console().print(table)
 
 
+def _service_sds(u) -> str:
+    """", coverage sd 0.02 and unit cost sd 0.01 a year" when they vary, else ""."""
+    parts = [f"{what} sd {u.attrs[key]:g}" for key, what in
+             (("coverage_sd", "coverage"), ("unit_cost_sd", "unit cost"))
+             if u.attrs.get(key, 0.0) > 0.0]
+    return f", {' and '.join(parts)} a year" if parts else ""
+
+
 def _print_service_spread(u, name: str) -> None:
     """Per service and year: need, gap and cost with their 10–90 % ranges and P(shortfall)."""
     from rich.table import Table
@@ -427,8 +435,8 @@ def _print_service_spread(u, name: str) -> None:
         cost = u["total_cost" if many else "cost"].sel(service=sid)
         has_gap = not many and bool(u["p_shortfall"].sel(service=sid).notnull().any())
         table = Table(title=f"{name}: {label}, median (10 %–90 %) of {u.attrs['draws']:,} "
-                            "draws" + (", sum of the municipalities" if many else ""),
-                      title_justify="left")
+                            "draws" + (", sum of the municipalities" if many else "")
+                            + _service_sds(u), title_justify="left")
         table.add_column("year")
         table.add_column(f"need ({unit})", justify="right")
         if has_gap:

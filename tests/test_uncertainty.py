@@ -371,3 +371,18 @@ def test_coverage_and_unit_cost_sd_zero_changes_nothing_and_bad_sd_is_refused(ld
     assert run.stderr.count("\n") == 1 and "uncertainty.unit_cost_sd" in run.stderr
     assert "0..0.5" in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_says_when_coverage_and_unit_costs_vary(tmp_path):
+    scenario = tmp_path / "vary.toml"
+    scenario.write_text(f'extends = "{LDIP.as_posix()}"\n[uncertainty]\ncoverage_sd = 0.02\n'
+                        'unit_cost_sd = 0.01\nsource = "assumed: a test"\n', encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "forecast", "run", str(scenario), "--draws",
+                          "40", "--quiet", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())       # the tables' titles wrap at the terminal width
+    assert "of 40 draws, coverage sd 0.02 and unit cost sd 0.01 a year" in text
+    u = xr.open_dataset(tmp_path / "out" / "uncertainty.nc")
+    assert u.attrs["coverage_sd"] == 0.02 and u.attrs["unit_cost_sd"] == 0.01
+    u.close()
