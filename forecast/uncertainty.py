@@ -118,8 +118,11 @@ def _draws_of(factors: dict | None, d0: int, d1: int) -> dict | None:
     """The factors of draws d0..d1-1 (a batch)."""
     if factors is None:
         return None
-    return {k: (v if v is None or k == "needs_cost" else np.ascontiguousarray(v[..., d0:d1]))
-            for k, v in factors.items()}
+
+    def draws(x):
+        return None if x is None else np.ascontiguousarray(x[..., d0:d1])
+    return {**factors, "coverage": draws(factors["coverage"]),
+            "unit_cost": draws(factors["unit_cost"])}
 
 
 def chunk_demand(group: np.ndarray, plan: DrawPlan, lo: int, hi: int, first_year: int, config,
@@ -157,12 +160,12 @@ def reduce_chunk(plan: DrawPlan, lo: int, hi: int, first_year: int, config=None,
     """Draw regions lo..hi-1 and reduce them: a dict of numpy arrays (see the module doc,
     region always present); the per-draw sums over the chunk's regions, draws last, under
     keys sum_* (with `scratch`, buffers of it: valid until the next call with it)."""
+    scratch = Scratch() if scratch is None else scratch
     group = group_draws(plan, lo, hi, scratch)            # (Rc, T+1, 1, G, D), draws last
     n_reg, n_time, _, _, n_draw = group.shape
     in_band = band_cells(plan.edges)
     pop_band = np.empty((len(quantiles), n_reg, len(in_band), n_time))
-    shape = (len(in_band), n_time, n_draw)
-    total = np.zeros(shape) if scratch is None else scratch.empty("total", shape)
+    total = scratch.empty("total", (len(in_band), n_time, n_draw))
     total[...] = 0.0
     band_quantiles(group, in_band, quantiles, pop_band, total)
     out = {"pop_band": pop_band, "sum_pop_band": total}

@@ -184,8 +184,10 @@ def _money(demand: xr.Dataset) -> str:
     return HEADINGS["money"].format(price=demand.attrs.get("price_year", ""))
 
 
-def _service_text(demand: xr.Dataset, sid: str) -> tuple[str, str]:
-    if sid not in demand["service"].values:  # an alternative's own service (compare)
+def _service_text(demand: xr.Dataset | None, sid: str) -> tuple[str, str]:
+    """(label, unit) of service `sid`; its id and "antall" where demand does not have it
+    (no services, or an alternative's own service in compare)."""
+    if demand is None or sid not in demand["service"].values:
         return sid, "antall"
     row = demand.sel(service=sid)
     label = str(row["label"].values) if "label" in row.coords else sid
@@ -313,8 +315,7 @@ def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand,
                      and bool(u["p_shortfall"].sel(service=s).notnull().any())]
     years = summary_years(first["year"].values)
     for sid in services:
-        label = (_service_text(demand, sid)[0] if demand is not None
-                 and sid in demand["service"].values else sid)
+        label, unit = _service_text(demand, sid)
         page.heading(f"{HEADINGS['p_shortfall']}: {label}", 3)
         having = {n: u for n, u in spreads.items() if sid in u["service"].values}
         page.chart(f"comparison-p-shortfall-{sid}", figs.shortfall_probability(
@@ -322,8 +323,6 @@ def _comparison_shortfall(page, spreads: Mapping[str, xr.Dataset], demand,
             f"{HEADINGS['p_shortfall']} – {label}", source))
         rows = [_shortfall_row(n, u, sid, years, scenario=n) for n, u in having.items()]
         page.add(table([HEADINGS["scenario"], *map(str, years), *HEADINGS["first_p"]], rows))
-        unit = (_service_text(demand, sid)[1] if demand is not None
-                and sid in demand["service"].values else "antall")
         for k, (n, u) in enumerate(having.items()):
             capacity = None
             if (comparison is not None and "capacity" in comparison
@@ -365,8 +364,7 @@ def _uncertainty_section(page, unc, demand, charts, name) -> None:
     places = (charts or {}).get("places")
     if places not in services:
         places = with_capacity[0] if with_capacity else services[0]
-    label, unit = (_service_text(demand, places) if demand is not None and
-                   places in demand["service"].values else (places, "antall"))
+    label, unit = _service_text(demand, places)
     capacity = None  # capacity is not drawn: the deterministic run's
     if demand is not None and "capacity" in demand and places in demand["service"].values:
         capacity = demand["capacity"].sel(service=places)
@@ -375,8 +373,7 @@ def _uncertainty_section(page, unc, demand, charts, name) -> None:
         f"Antall ({unit})", source, capacity))
     if not with_capacity:
         return
-    labels = {s: (_service_text(demand, s)[0] if demand is not None
-                  and s in demand["service"].values else s) for s in with_capacity}
+    labels = {s: _service_text(demand, s)[0] for s in with_capacity}
     page.chart("p-shortfall", figs.shortfall_probability(
         {labels[s]: unc["p_shortfall"].sel(service=s) for s in with_capacity},
         f"{HEADINGS['p_shortfall']} – {name}", source))

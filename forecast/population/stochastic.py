@@ -800,9 +800,9 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
                 ) -> np.ndarray:
     """(hi - lo, T+1, 1, G, D) persons by region, year, age group and draw (draws last), both
     sexes (the sex dim has length 1), of regions lo..hi-1: each region's local draws (its
-    own random streams, on the CPUs in parallel), then one kernel call. A region's numbers do not depend on lo, hi, so any
-    chunking gives the same result. With `scratch` the work arrays and the result are its
-    buffers (valid until the next call with it)."""
+    own random streams, on the CPUs in parallel), then one kernel call. A region's numbers
+    do not depend on lo, hi, so any chunking gives the same result. The work arrays and the
+    result are buffers of `scratch` (a new one if None), valid until its next use."""
     inputs, mig, c = plan.inputs, plan.mig, plan.components
     n_reg, n_year, n_draw = hi - lo, plan.n_year, plan.n_draws
     keys = [region_key(code) for code in inputs.regions[lo:hi]]
@@ -815,13 +815,12 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
     centre_in, centre_out = regions(mig["in_level"]), regions(mig["out_level"])   # (Rc, T)
     sigma = (c.local_sigma(plan.population[lo:hi]) if "migration" in plan.vary
              else np.zeros(n_reg))
-    def empty(name, shape):
-        return np.empty(shape) if scratch is None else scratch.empty(name, shape)
-    in_level = empty("in_level", (n_reg, n_draw, n_year))
-    out_level = empty("out_level", (n_reg, n_draw, n_year))
+    scratch = Scratch() if scratch is None else scratch
+    in_level = scratch.empty("in_level", (n_reg, n_draw, n_year))
+    out_level = scratch.empty("out_level", (n_reg, n_draw, n_year))
     not_kept = np.zeros((0, 0))
     old = _varies_old_age(c, plan.vary)
-    factor = (empty("factor", (n_reg, n_draw, n_year + 1, len(OLD_BANDS))) if old
+    factor = (scratch.empty("factor", (n_reg, n_draw, n_year + 1, len(OLD_BANDS))) if old
               else np.zeros((0, 0, 0, 0)))
     old_sigma = c.old_sigma(plan.old_population[lo:hi])
 
@@ -836,7 +835,7 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
         if old:
             _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i])
     _on_threads(draw_region, n_reg)
-    group = empty("group", (n_reg, n_year + 1, 1, len(plan.edges) - 1, n_draw))
+    group = scratch.empty("group", (n_reg, n_year + 1, 1, len(plan.edges) - 1, n_draw))
     project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
                   plan.half, plan.asfr, plan.fert, np.asarray(inputs.fert_level[lo:hi]),
                   plan.fem_share, regions(mig["inmig"]), in_level, regions(mig["outrate"]),
