@@ -1,4 +1,4 @@
-"""kernel.project_draws, the draws' kernel (draws last, DRAW_BLOCK draws side by side), against
+"""kernel.project_draws, the draws' kernel (draws last, LANES draws side by side), against
 project_kernel (whose numbers tests/test_kernel.py checks by hand, with Leslie matrices and
 the accounting identity) and against a null projection a person can follow: nobody dies,
 moves or is born, so every cohort only ages."""
@@ -9,8 +9,9 @@ import numba
 import numpy as np
 import pytest
 
-from forecast.population.kernel import (DRAW_BLOCK, N_AGE, N_SURV, empty,
-                                        project_draws, project_kernel)
+from forecast.population import draws_source
+from forecast.population.kernel import (LANES, N_AGE, N_SURV, empty, from_lanes,
+                                        project_draws, project_kernel, to_lanes)
 
 TOL = 1e-12  # relative
 
@@ -62,14 +63,14 @@ def draws_last_args(args, D, R):
     national = fert[:, 0, :]                                         # (D, T), region 0's
 
     def by_draw(x):
-        return c(np.broadcast_to(x[:, 0], (D,) + x.shape[2:]))
+        return to_lanes(np.broadcast_to(x[:, 0], (D,) + x.shape[2:]))
 
     def levels(x):
-        return c(np.broadcast_to(x, (D, R, T)).transpose(1, 0, 2))
+        return to_lanes(np.broadcast_to(x, (D, R, T)).transpose(1, 0, 2), axis=1)
 
     def by_region(x):
         return c(np.broadcast_to(x[0], (R,) + x.shape[2:]))
-    return (pop0, by_draw(surv), by_draw(half), c(asfr[0, 0]), c(national), c(level),
+    return (pop0, by_draw(surv), by_draw(half), c(asfr[0, 0]), to_lanes(national), c(level),
             c(np.broadcast_to(fem, (1, T))[0]), by_region(inmig), levels(in_level),
             by_region(outrate), levels(out_level))
 
@@ -81,16 +82,16 @@ def by_project_draws(args, edges, D, factor=None, group_band=None):
     out = np.full((R, T + 1, G, D), np.nan)
     bands = np.full(G, -1) if group_band is None else group_band
     project_draws(*draws_last_args(args, D, R), edges, bands,
-                  np.zeros((0, 0, 0, 0)) if factor is None else factor, out)
+                  np.zeros((0, 0, 0, 0)) if factor is None else to_lanes(factor, axis=1), out)
     return np.moveaxis(out, -1, 0)
 
 
 CASES = [  # D, R, T, edges
     (1, 1, 20, [0, 6, 16, 67, 80, 90, 106]),
     (1, 5, 3, [0, 106]),
-    (DRAW_BLOCK, 1, 5, [0, 1, 105, 106]),
+    (LANES, 1, 5, [0, 1, 105, 106]),
     (37, 3, 20, [0, 6, 16, 67, 80, 90, 106]),
-    (2 * DRAW_BLOCK + 1, 7, 4, [0, 20, 40, 67, 68, 106]),
+    (2 * LANES + 1, 7, 4, [0, 20, 40, 67, 68, 106]),
     (100, 2, 2, [0, 6, 16, 20, 25, 45, 55, 67, 73, 80, 85, 90, 106]),
 ]
 
@@ -117,14 +118,14 @@ def test_shared_survival_and_yearly_schedules(shared_surv, yearly_rates):
 
 
 def test_same_numbers_with_any_number_of_threads():
-    args, e = draws_case(3, 5 * DRAW_BLOCK + 3, 6, 20, [0, 6, 16, 67, 80, 90, 106])
+    args, e = draws_case(3, 5 * LANES + 3, 6, 20, [0, 6, 16, 67, 80, 90, 106])
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = by_project_draws(args, e, 5 * DRAW_BLOCK + 3)
+        one = by_project_draws(args, e, 5 * LANES + 3)
     finally:
         numba.set_num_threads(threads)
-    every = by_project_draws(args, e, 5 * DRAW_BLOCK + 3)
+    every = by_project_draws(args, e, 5 * LANES + 3)
     assert np.array_equal(one, every)
 
 
@@ -172,7 +173,7 @@ def test_shapes_it_does_not_handle_are_refused():
     out = np.empty((R, T + 1, 1, D))
     project_draws(*good, e, bands, none, out)                     # as it should be
     bad = good.copy()
-    bad[1] = good[1][:D - 1]                                      # too few draws
+    bad[1] = c(good[1][..., :LANES - 1])                          # a lane short
     with pytest.raises(ValueError, match="surv has shape"):
         project_draws(*bad, e, bands, none, out)
     bad = good.copy()
@@ -186,3 +187,21 @@ def test_shapes_it_does_not_handle_are_refused():
         project_draws(*good, e, np.array([0]), none, out)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         project_draws(*good, e, bands, none, np.empty((D, T + 1, 1, R)).transpose(3, 1, 2, 0))
+
+
+def test_lanes_layout_round_trip():
+    """to_lanes splits the draws into blocks of LANES (the lane last), the last block filled
+    up with the last draw; from_lanes gives the draws back."""
+    D = LANES + 3
+    x = np.arange(2 * D * 5, dtype=float).reshape(2, D, 5)
+    lanes = to_lanes(x, axis=1)
+    assert lanes.shape == (2, 2, 5, LANES)
+    assert lanes[1, 0, 4, 2] == x[1, 2, 4]                  # draw 2: block 0, lane 2
+    assert lanes[0, 1, 3, 1] == x[0, LANES + 1, 3]          # draw LANES + 1: block 1, lane 1
+    assert (lanes[:, 1, :, 3:] == x[:, D - 1, :, None]).all()  # the fill: the last draw
+    assert np.array_equal(from_lanes(lanes, D, axis=1), x)
+
+
+def test_the_kernel_module_is_its_generators_output():
+    """draws_kernel.py is written by draws_source.py; an edit to one alone fails here."""
+    assert draws_source.TARGET.read_text() == draws_source.source()

@@ -49,17 +49,22 @@ internal_in, internal_out (D, R, T, 2, 106); group_pop (D, R, T+1, 2, G) persons
 groups [edges[g], edges[g+1]) of `group_edges` (G+1,) int64; final (D, R, 2, 106) the stock
 at the end.
 
-project_draws (project_draws_kernel) computes only the persons by age group, both sexes
-summed, of regions that exchange nobody, with the same arithmetic, for the Monte Carlo
-draws: draws last in its output (every draw of a row side by side, ready for quantiles),
-blocks of draws outermost so each block's survival rows are read once for every region,
-old-age factors applied as the groups are written.
+project_draws computes only the persons by age group, both sexes summed, of regions that
+exchange nobody, with the same arithmetic, for the Monte Carlo draws: draws last in its
+output (every draw of a row side by side, ready for quantiles), old-age factors applied as
+the groups are written. Its kernel (draws_kernel.py, written by draws_source.py) keeps
+LANES draws of a region in SIMD lanes, so its per-draw inputs come in lanes (to_lanes).
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import numpy as np
 from numba import njit, prange
+
+from .draws_kernel import LANES, project_draws_kernel
 
 N_AGE = 106
 N_SURV = 107
@@ -276,7 +281,47 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, k_lo, k_h
 
 # --- the draws' kernel: persons by age group only, draws last, no exchange -------------------
 
-DRAW_BLOCK = 16   # draws whose survival rows (2 x 34 kB each) stay in L2 while every region runs
+def to_lanes(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """x with D draws on `axis` in the draws kernel's layout: that axis split into
+    ceil(D / LANES) blocks, each block's LANES draws moved to the end, e.g. surv (D, T, 2,
+    107) -> (NB, T, 2, 107, LANES). The last block is filled up with copies of the last draw
+    (their results are not written)."""
+    x = np.asarray(x, dtype=float)
+    axis = axis % x.ndim
+    n_draw = x.shape[axis]
+    n_block = -(-n_draw // LANES)
+    if n_block * LANES != n_draw:
+        idx = np.minimum(np.arange(n_block * LANES), n_draw - 1)
+        x = np.take(x, idx, axis=axis)
+    x = x.reshape(x.shape[:axis] + (n_block, LANES) + x.shape[axis + 1:])
+    return np.ascontiguousarray(np.moveaxis(x, axis + 1, -1))
+
+
+def from_lanes(x: np.ndarray, n_draw: int, axis: int = 0) -> np.ndarray:
+    """to_lanes undone: the blocks on `axis` and the lanes (last) back to n_draw draws."""
+    x = np.moveaxis(np.asarray(x), -1, axis + 1)
+    x = x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
+    return np.take(x, np.arange(n_draw), axis=axis)
+
+
+@contextmanager
+def _slp_vectoriser():
+    """LLVM's SLP vectoriser on while the draws kernel compiles (on its first call). numba
+    leaves it off (NUMBA_SLP_VECTORIZE=0), and without it the kernel's lanes stay scalar
+    (1.5 times slower). The compiler re-reads numba's settings from the environment, so the
+    variable is set too; both are restored after."""
+    from numba.core import config
+    was, env = config.SLP_VECTORIZE, os.environ.get("NUMBA_SLP_VECTORIZE")
+    config.SLP_VECTORIZE = 1
+    os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+    try:
+        yield
+    finally:
+        config.SLP_VECTORIZE = was
+        if env is None:
+            os.environ.pop("NUMBA_SLP_VECTORIZE", None)
+        else:
+            os.environ["NUMBA_SLP_VECTORIZE"] = env
 
 
 def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
@@ -284,36 +329,38 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
     """project_kernel's persons by age group, both sexes summed (female + male), for many
     draws of regions that exchange nobody, with the same arithmetic, written draws last: each
     output row (one region, year and group) holds every draw contiguously, ready for
-    quantiles, and the old-age factors are applied as the groups are written.
+    quantiles, and the old-age factors are applied as the groups are written. Inputs that
+    differ by draw come in lanes (to_lanes: NB = ceil(D / LANES) blocks, lane last).
 
         pop0        (R, 2, 106)
-        surv, half  (D, T, 2, 107)    survival ratios by draw (half = sqrt(surv))
+        surv, half  (NB, T, 2, 107, LANES)  survival ratios by draw (half = sqrt(surv))
         asfr        (T|1, 106)        shared by draws and regions ...
-        fert        (D, T)            ... times this factor by draw ...
+        fert        (NB, T, LANES)    ... times this factor by draw ...
         fert_level  (R,)              ... times this one by region
         fem_share   (T,)
         inmig, outrate (R, T|1, 2, 106)
-        in_level, out_level (R, D, T)
+        in_level, out_level (R, NB, T, LANES)
         group_edges (G+1,) int64      groups [edges[g], edges[g+1])
         group_band  (G,) int64        which factor of band_factor multiplies group g (-1: none)
-        band_factor (R, D, T+1, F)    factors on the groups' persons in each stock year (the
-                                      old-age deviations), or shape (0, 0, 0, 0): none
+        band_factor (R, NB, T+1, F, LANES) factors on the groups' persons in each stock year
+                                      (the old-age deviations), or of size 0: none
         group_pop   (R, T+1, G, D) written: persons of both sexes
     """
     n_reg, n_draw, n_year = pop0.shape[0], group_pop.shape[-1], surv.shape[1]
+    n_block = -(-n_draw // LANES)
     n_group = len(group_edges) - 1
-    expect = {"surv": (surv, (n_draw, n_year, 2, N_SURV)),
-              "half": (half, (n_draw, n_year, 2, N_SURV)),
-              "asfr": (asfr, (None, N_AGE)), "fert": (fert, (n_draw, n_year)),
+    expect = {"surv": (surv, (n_block, n_year, 2, N_SURV, LANES)),
+              "half": (half, (n_block, n_year, 2, N_SURV, LANES)),
+              "asfr": (asfr, (None, N_AGE)), "fert": (fert, (n_block, n_year, LANES)),
               "fert_level": (fert_level, (n_reg,)), "fem_share": (fem_share, (n_year,)),
               "inmig": (inmig, (n_reg, None, 2, N_AGE)),
               "outrate": (outrate, (n_reg, None, 2, N_AGE)),
-              "in_level": (in_level, (n_reg, n_draw, n_year)),
-              "out_level": (out_level, (n_reg, n_draw, n_year)),
+              "in_level": (in_level, (n_reg, n_block, n_year, LANES)),
+              "out_level": (out_level, (n_reg, n_block, n_year, LANES)),
               "group_band": (group_band, (n_group,)),
               "group_pop": (group_pop, (n_reg, n_year + 1, n_group, n_draw))}
     if band_factor.size:
-        expect["band_factor"] = (band_factor, (n_reg, n_draw, n_year + 1, None))
+        expect["band_factor"] = (band_factor, (n_reg, n_block, n_year + 1, None, LANES))
     for name, (x, shape) in expect.items():
         if x.ndim != len(shape) or any(n is not None and m != n for m, n in zip(x.shape, shape)):
             raise ValueError(f"{name} has shape {x.shape}, expected {shape} (None: any)")
@@ -329,140 +376,18 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
         raise ValueError(f"group_band {bands.tolist()} names a factor band past {n_factor}")
     if group_pop.dtype != np.float64 or not group_pop.flags.c_contiguous:
         raise ValueError("group_pop must be a C-contiguous float64 array (written in place)")
-    c = np.ascontiguousarray   # one compiled signature: C-contiguous float64 everywhere
-    factor = (c(band_factor, dtype=float).reshape(n_reg * n_draw, -1) if band_factor.size
-              else np.zeros((0, 0)))
-    project_draws_kernel(*(c(x, dtype=float) for x in (pop0, surv, half, asfr, fert, fert_level,
-                                                        fem_share, inmig, in_level, outrate,
-                                                        out_level)),
-                         edges, bands, factor, group_pop)
 
-
-@njit(cache=True, parallel=True)
-def project_draws_kernel(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
-                         outrate, out_level, group_edges, group_band, band_factor, group_pop):
-    """See project_draws. Work items are a block of DRAW_BLOCK draws x a part of the regions:
-    the block's survival rows are read from memory once and reused from cache by every region
-    of the part (the survival of 10,000 draws is 340 MB per array, so reading it once per
-    projection costs more than the projection)."""
-    n_reg, n_draw, n_year = pop0.shape[0], surv.shape[0], surv.shape[1]
-    n_group = group_edges.shape[0] - 1
-    # flat rows, indexed with plain integers: no array views (reference counts) in the loops
-    sv = surv.reshape(n_draw, n_year * 2 * N_SURV)
-    hv = half.reshape(n_draw, n_year * 2 * N_SURV)
-    i_rows = inmig.reshape(n_reg, inmig.shape[1] * 2 * N_AGE)
-    o_rows = outrate.reshape(n_reg, outrate.shape[1] * 2 * N_AGE)
-    p_rows = pop0.reshape(n_reg, 2 * N_AGE)
-    li_rows = in_level.reshape(n_reg * n_draw, n_year)
-    lo_rows = out_level.reshape(n_reg * n_draw, n_year)
-    out = group_pop.reshape(n_reg * (n_year + 1) * n_group, n_draw)
-    n_factor = band_factor.shape[1] // (n_year + 1)
-    # the ages where each year's fertility schedule is not zero (others add nothing)
-    f_span = np.zeros((asfr.shape[0], 2), dtype=np.uint64)
-    for t in range(asfr.shape[0]):
-        for a in range(1, N_AGE):
-            if asfr[t, a] != 0.0:
-                if f_span[t, 1] == 0:
-                    f_span[t, 0] = a
-                f_span[t, 1] = a + 1
-    n_block = (n_draw + DRAW_BLOCK - 1) // DRAW_BLOCK
-    n_part = min(n_reg, max(1, 64 // n_block))   # enough items for every thread when D is small
-    n_item = n_block * n_part
-    n_chunk = min(n_item, 256)
-    n_row = (n_year + 1) * n_group               # output rows of a region
-    for c in prange(n_chunk):
-        cur = np.empty(2 * N_AGE)
-        nxt = np.empty(2 * N_AGE)
-        # the block's outputs of one region: the output rows (draws last) lie pages apart,
-        # so they are written once a block, not once a draw
-        groups = np.empty((n_row, DRAW_BLOCK))
-        for item in range(c * n_item // n_chunk, (c + 1) * n_item // n_chunk):
-            blk, part = item // n_part, item % n_part
-            d_lo = blk * DRAW_BLOCK
-            n_d = min(n_draw, d_lo + DRAW_BLOCK) - d_lo
-            for r in range(part * n_reg // n_part, (part + 1) * n_reg // n_part):
-                _draws(p_rows, sv, hv, asfr, f_span, fert, fert_level, fem_share, i_rows,
-                       o_rows, li_rows, lo_rows, group_edges, group_band, band_factor,
-                       n_factor, r, d_lo, n_d, n_draw, n_year, cur, nxt, groups)
-                for row in range(n_row):
-                    for j in range(n_d):
-                        out[r * n_row + row, d_lo + j] = groups[row, j]
-
-
-@njit(cache=True, fastmath=FAST)
-def _draws(pop0, sv, hv, asfr, f_span, fert, fert_level, fem_share, inmig, outrate, in_level,
-           out_level, group_edges, group_band, factor, n_factor, r, d_lo, n_d, n_draw, n_year,
-           cur, nxt, groups):
-    """Draws d_lo..d_lo+n_d-1 of region r one after the other, each vectorised over ages
-    (the timing equations of the module docstring with no movers between regions); draw
-    d_lo + j's groups are column j of the block's buffer. Indices are unsigned: no
-    negative-index handling in the loops, so LLVM vectorises them."""
-    top = N_AGE - 1
-    one = np.uint64(1)
-    fl = fert_level[r]
-    mi_step = 2 * N_AGE if inmig.shape[1] > 2 * N_AGE else 0
-    mo_step = 2 * N_AGE if outrate.shape[1] > 2 * N_AGE else 0
-    for j in range(n_d):
-        row = r * n_draw + d_lo + j   # of the levels and factors
-        _one_draw(pop0, sv, hv, asfr, f_span, fert, fl, fem_share, inmig, outrate, in_level,
-                  out_level, group_edges, group_band, factor, n_factor, r, d_lo + j, j, row,
-                  n_year, mi_step, mo_step, top, one, cur, nxt, groups)
-
-
-@njit(cache=True, fastmath=FAST, inline="always")
-def _one_draw(pop0, sv, hv, asfr, f_span, fert, fl, fem_share, inmig, outrate, in_level,
-              out_level, group_edges, group_band, factor, n_factor, r, d, j, row, n_year,
-              mi_step, mo_step, top, one, cur, nxt, groups):
-    for a in range(2 * N_AGE):
-        cur[a] = pop0[r, a]
-    _write_groups(cur, group_edges, group_band, factor, n_factor, row, 0, j, groups)
-    for t in range(n_year):
-        li = in_level[row, t]
-        lo = out_level[row, t]
-        fe = fert[d, t] * fl
-        mi, mo = np.uint64(t * mi_step), np.uint64(t * mo_step)
-        for s in range(2):   # ages 1..104, then the open group
-            so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
-            for k in range(one, np.uint64(top)):
-                nxt[p + k] = ((1.0 - outrate[r, mo + p + k] * lo) * cur[p + k - one]
-                              * sv[d, so + k] + inmig[r, mi + p + k] * li * hv[d, so + k])
-            k = np.uint64(top)
-            nxt[p + k] = ((1.0 - outrate[r, mo + p + k] * lo)
-                          * (cur[p + k - one] * sv[d, so + k] + cur[p + k] * sv[d, so + k + one])
-                          + inmig[r, mi + p + k] * li * hv[d, so + k + one])
-        ft = t if asfr.shape[0] > 1 else 0
-        total = 0.0
-        for a in range(f_span[ft, 0], f_span[ft, 1]):
-            total += asfr[ft, a] * (cur[a] + nxt[a])
-        total *= 0.5 * fe
-        fem = fem_share[t]
-        for s in range(2):   # age 0
-            so, p = np.uint64((2 * t + s) * N_SURV), np.uint64(s * N_AGE)
-            born = total * fem if s == 0 else total * (1.0 - fem)
-            nxt[p] = ((1.0 - outrate[r, mo + p] * lo) * born * sv[d, so]
-                      + inmig[r, mi + p] * li * hv[d, so])
-        _write_groups(nxt, group_edges, group_band, factor, n_factor, row, t + 1, j, groups)
-        cur, nxt = nxt, cur
-
-
-@njit(cache=True, fastmath=FAST, inline="always")
-def _write_groups(pop, group_edges, group_band, factor, n_factor, row, t, j, groups):
-    """The stock pop (2 * 106,) of year t summed into the groups (females, then males, then
-    their sum: demand's order), times the band factors (factor[row]: the draw's (T+1) x F),
-    into column j of the block's group rows."""
-    n_group = group_edges.shape[0] - 1
-    for g in range(n_group):
-        female = 0.0
-        for a in range(np.uint64(group_edges[g]), np.uint64(group_edges[g + 1])):
-            female += pop[a]
-        male = 0.0
-        for a in range(np.uint64(N_AGE + group_edges[g]), np.uint64(N_AGE + group_edges[g + 1])):
-            male += pop[a]
-        acc = female + male
-        b = group_band[g]
-        if b >= 0:
-            acc *= factor[row, t * n_factor + b]
-        groups[t * n_group + g, j] = acc
+    def rows(x, lead):   # C-contiguous float64 rows: one compiled signature
+        return np.ascontiguousarray(x, dtype=float).reshape(x.shape[:lead] + (-1,))
+    factor = rows(band_factor, 2) if band_factor.size else np.zeros((0, 0, 0))
+    with _slp_vectoriser():
+        project_draws_kernel(rows(pop0, 1), rows(surv, 1), rows(half, 1),
+                             np.ascontiguousarray(asfr, dtype=float), rows(fert, 1),
+                             np.ascontiguousarray(fert_level, dtype=float),
+                             np.ascontiguousarray(fem_share, dtype=float), rows(inmig, 1),
+                             rows(in_level, 2), rows(outrate, 1), rows(out_level, 2), edges,
+                             bands, factor, n_factor,
+                             group_pop.reshape(n_reg, (n_year + 1) * n_group, n_draw))
 
 
 def project_one(pop0, surv, asfr, fem_share, inmig, outrate, method: str = "kernel") -> dict:

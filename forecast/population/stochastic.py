@@ -54,7 +54,7 @@ import xarray as xr
 from numba import njit, prange
 
 from ..quantiles import quantiles_last
-from .kernel import N_AGE, N_SURV, project_draws
+from .kernel import LANES, N_AGE, N_SURV, from_lanes, project_draws, to_lanes
 from .migration_residual import residual_net_migration
 from .model import (BANDS, PopulationAssumptions, PopulationInputs, band_edges, e0_targets,
                     fertility_arrays, migration_arrays, project_population)
@@ -462,7 +462,7 @@ def local_deviations(components: Components, n_draws: int, keys, n_year: int, se
         return out
     sig = (np.full(len(keys), c.mig_local_b) if population is None
            else c.local_sigma(population))
-    local, level = np.empty((n_draws, n_year)), np.empty((2, n_draws, n_year))
+    local, level = np.empty((n_draws, n_year)), np.empty((2, n_draws, n_year, 1))
     zero, one = np.zeros((n_draws, n_year)), np.ones(n_year)
     for i, key in enumerate(keys):
         _migration_draws(region_streams(seed, key)[0], c.mig_local_phi,
@@ -476,12 +476,13 @@ def _migration_draws(rng, phi, sigma, national, gross, centre_in, centre_out, lo
                      out_level):
     """One region's migration draws: its local deviation (D, T), a stationary AR(1) of
     marginal sd sigma from the normals of rng in the order of rng.standard_normal((D, T)),
-    and in_level, out_level (D, T) = (1 +- u) x the centre's
-    levels, u = (national + local) / gross clipped to +-MAX_LEVEL_CHANGE (local of shape
-    (0, 0): the deviation is not kept). The same
-    arithmetic, operation for operation, as the NumPy recursion it replaced, so the draws
-    (and the calibration) are unchanged."""
+    and in_level, out_level = (1 +- u) x the centre's levels, u = (national + local) / gross
+    clipped to +-MAX_LEVEL_CHANGE, in lanes (NB, T, W): draw d at [d // W, t, d % W], the
+    last block filled up with the last draw (W = 1: plain (D, T, 1)). local of shape (0, 0):
+    the deviation is not kept. The same arithmetic, operation for operation, as the NumPy
+    recursion it replaced, so the draws (and the calibration) are unchanged."""
     n_draw, n_year = national.shape
+    w = in_level.shape[2]
     inn = np.sqrt(1.0 - phi ** 2)
     g = max(gross, 1e-9)
     keep = local.shape[0] > 0
@@ -494,23 +495,39 @@ def _migration_draws(rng, phi, sigma, national, gross, centre_in, centre_out, lo
             if keep:
                 local[d, t] = dev
             u = min(max((national[d, t] + dev) / g, -MAX_LEVEL_CHANGE), MAX_LEVEL_CHANGE)
-            in_level[d, t] = (1.0 + u) * centre_in[t]
-            out_level[d, t] = (1.0 - u) * centre_out[t]
+            in_level[d // w, t, d % w] = (1.0 + u) * centre_in[t]
+            out_level[d // w, t, d % w] = (1.0 - u) * centre_out[t]
+    _fill_lanes(in_level, n_draw)
+    _fill_lanes(out_level, n_draw)
 
 
 @njit(cache=True, nogil=True)
-def _old_age_draws(rng, sigma, rho, factor):
-    """One region's old-age factors (D, T+1, 3): 1 at the base, then
-    max(1 + x_t, 0.05), x_t = rho x_(t-1) + sigma e_t, from the normals of rng in the order of
-    rng.standard_normal((D, 3, T))."""
-    n_draw, n_year, n_band = factor.shape[0], factor.shape[1] - 1, factor.shape[2]
+def _fill_lanes(x, n_draw):
+    """The lanes past the last draw (x (NB, ..., W)) set to the last draw's values."""
+    w = x.shape[-1]
+    last, blk = (n_draw - 1) % w, (n_draw - 1) // w
+    y = x[blk].reshape(-1, w)
+    for i in range(y.shape[0]):
+        for j in range(last + 1, w):
+            y[i, j] = y[i, last]
+
+
+@njit(cache=True, nogil=True)
+def _old_age_draws(rng, sigma, rho, factor, n_draw):
+    """One region's old-age factors of n_draw draws in lanes (NB, T+1, 3, W), draw d at
+    [d // W, ..., d % W], the last block filled up with the last draw (W = 1: plain (D,
+    T+1, 3, 1)): 1 at the base, then max(1 + x_t, 0.05), x_t = rho x_(t-1) + sigma e_t, from
+    the normals of rng in the order of rng.standard_normal((D, 3, T))."""
+    n_year, n_band, w = factor.shape[1] - 1, factor.shape[2], factor.shape[3]
     for d in range(n_draw):
-        for j in range(n_band):
-            factor[d, 0, j] = 1.0
+        b, j = d // w, d % w
+        for k in range(n_band):
+            factor[b, 0, k, j] = 1.0
             x = 0.0
             for t in range(n_year):
-                x = rho[j] * x + sigma[j] * rng.standard_normal()
-                factor[d, t + 1, j] = max(1.0 + x, 0.05)
+                x = rho[k] * x + sigma[k] * rng.standard_normal()
+                factor[b, t + 1, k, j] = max(1.0 + x, 0.05)
+    _fill_lanes(factor, n_draw)
 
 
 def old_age_factors(components: Components, n_draws: int, keys, n_year: int, seed,
@@ -524,10 +541,10 @@ def old_age_factors(components: Components, n_draws: int, keys, n_year: int, see
     if not _varies_old_age(components, vary):
         return np.zeros((0, 0, 0, 0))
     sig = components.old_sigma(band_population)                   # (R, 3)
-    out = np.empty((len(keys), n_draws, n_year + 1, len(OLD_BANDS)))
+    out = np.empty((len(keys), n_draws, n_year + 1, len(OLD_BANDS), 1))   # lanes of 1
     for i, key in enumerate(keys):
-        _old_age_draws(region_streams(seed, key)[1], sig[i], OLD_RHO, out[i])
-    return out
+        _old_age_draws(region_streams(seed, key)[1], sig[i], OLD_RHO, out[i], n_draws)
+    return out[..., 0]
 
 
 def _varies_old_age(components: Components, vary) -> bool:
@@ -616,15 +633,17 @@ def survival_draws(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray) -> np.ndarr
     """(D, 1, T, 2, 107) survival ratios of m(x) exp(b(x) k_dev) per draw, year and sex;
     mx (T, 2, 106), b (2, 106), k_dev (D, T, 2). Where k_dev is 0 the ratios are those of
     rates.survival_ratios of the centre, exactly as in the deterministic run."""
-    return survival_and_half(mx, b, k_dev)[0]
+    return from_lanes(survival_and_half(mx, b, k_dev)[0], k_dev.shape[0])[:, None]
 
 
 def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """survival_draws and its square root (the half-year survival), in one pass."""
+    """survival_draws and its square root (the half-year survival), in one pass, in the
+    draws kernel's lanes (NB, T, 2, 107, LANES) (kernel.to_lanes)."""
     n_draw, n_year = k_dev.shape[:2]
-    out = np.empty((n_draw, 1, n_year, 2, N_SURV))
-    half = np.empty((n_draw, 1, n_year, 2, N_SURV))
+    n_block = -(-n_draw // LANES)
+    out = np.empty((n_block, n_year, 2, N_SURV, LANES))
+    half = np.empty((n_block, n_year, 2, N_SURV, LANES))
     centre = np.stack([np.stack([survival_ratios(mx[t, s], sex) for s, sex in enumerate(SEXES)])
                        for t in range(n_year)])                              # (T, 2, 107)
     _survival_draws(np.ascontiguousarray(mx, dtype=float), np.ascontiguousarray(b, dtype=float),
@@ -635,46 +654,53 @@ def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray
 @njit(cache=True, parallel=True)
 def _survival_draws(mx, b, k_dev, centre, out, half):
     """survival_many of each moved schedule (the same life table), the centre's where k is
-    0; sex 0 female, 1 male (a(0) of Andreev-Kingkade)."""
+    0; sex 0 female, 1 male (a(0) of Andreev-Kingkade). out, half (NB, T, 2, 107, W):
+    draw d at [d // W, ..., d % W]; lanes past the last draw get the last draw's."""
     n_draw, n_year = k_dev.shape[0], k_dev.shape[1]
-    for d in prange(n_draw):
+    n_block, w = out.shape[0], out.shape[4]
+    for blk in prange(n_block):
         lx = np.empty(N_AGE)
         big_l = np.empty(N_AGE)
         m = np.empty(N_AGE)
-        for t in range(n_year):
-            for s in range(2):
-                k = k_dev[d, t, s]
-                if k == 0.0:
+        sv = np.empty(N_SURV)
+        for j in range(w):
+            d = min(blk * w + j, n_draw - 1)
+            for t in range(n_year):
+                for s in range(2):
+                    k = k_dev[d, t, s]
+                    if k == 0.0:
+                        for a in range(N_SURV):
+                            out[blk, t, s, a, j] = centre[t, s, a]
+                            half[blk, t, s, a, j] = np.sqrt(centre[t, s, a])
+                        continue
+                    for a in range(N_AGE):
+                        m[a] = mx[t, s, a] * np.exp(b[s, a] * k)
+                    m0 = m[0]
+                    if s == 1:
+                        a0 = (0.14929 - 1.99545 * m0 if m0 < 0.02300 else
+                              (0.02832 + 3.26201 * m0 if m0 < 0.08307 else 0.29915))
+                    else:
+                        a0 = (0.14903 - 2.05527 * m0 if m0 < 0.01724 else
+                              (0.04667 + 3.88089 * m0 if m0 < 0.06891 else 0.31411))
+                    lx[0] = 1.0
+                    for a in range(N_AGE):
+                        ax = a0 if a == 0 else 0.5
+                        qx = 1.0 if a == N_AGE - 1 else min(m[a] / (1.0 + (1.0 - ax) * m[a]),
+                                                            1.0)
+                        if a + 1 < N_AGE:
+                            lx[a + 1] = lx[a] * (1.0 - qx)
+                        big_l[a] = lx[a] - (1.0 - ax) * lx[a] * qx
+                    big_l[N_AGE - 1] = lx[N_AGE - 1] / m[N_AGE - 1]
+                    sv[0] = big_l[0]
+                    for a in range(1, N_AGE - 1):
+                        sv[a] = (big_l[a] / big_l[a - 1]) if big_l[a - 1] > 0 else 0.0
+                    t104 = big_l[N_AGE - 2] + big_l[N_AGE - 1]
+                    last = big_l[N_AGE - 1] / t104 if t104 > 0 else 0.0
+                    sv[N_AGE - 1] = last
+                    sv[N_AGE] = last
                     for a in range(N_SURV):
-                        out[d, 0, t, s, a] = centre[t, s, a]
-                        half[d, 0, t, s, a] = np.sqrt(centre[t, s, a])
-                    continue
-                for a in range(N_AGE):
-                    m[a] = mx[t, s, a] * np.exp(b[s, a] * k)
-                m0 = m[0]
-                if s == 1:
-                    a0 = (0.14929 - 1.99545 * m0 if m0 < 0.02300 else
-                          (0.02832 + 3.26201 * m0 if m0 < 0.08307 else 0.29915))
-                else:
-                    a0 = (0.14903 - 2.05527 * m0 if m0 < 0.01724 else
-                          (0.04667 + 3.88089 * m0 if m0 < 0.06891 else 0.31411))
-                lx[0] = 1.0
-                for a in range(N_AGE):
-                    ax = a0 if a == 0 else 0.5
-                    qx = 1.0 if a == N_AGE - 1 else min(m[a] / (1.0 + (1.0 - ax) * m[a]), 1.0)
-                    if a + 1 < N_AGE:
-                        lx[a + 1] = lx[a] * (1.0 - qx)
-                    big_l[a] = lx[a] - (1.0 - ax) * lx[a] * qx
-                big_l[N_AGE - 1] = lx[N_AGE - 1] / m[N_AGE - 1]
-                out[d, 0, t, s, 0] = big_l[0]
-                for a in range(1, N_AGE - 1):
-                    out[d, 0, t, s, a] = (big_l[a] / big_l[a - 1]) if big_l[a - 1] > 0 else 0.0
-                t104 = big_l[N_AGE - 2] + big_l[N_AGE - 1]
-                last = big_l[N_AGE - 1] / t104 if t104 > 0 else 0.0
-                out[d, 0, t, s, N_AGE - 1] = last
-                out[d, 0, t, s, N_AGE] = last
-                for a in range(N_SURV):
-                    half[d, 0, t, s, a] = np.sqrt(out[d, 0, t, s, a])
+                        out[blk, t, s, a, j] = sv[a]
+                        half[blk, t, s, a, j] = np.sqrt(sv[a])
 
 
 # --- simulation --------------------------------------------------------------------------------
@@ -704,10 +730,10 @@ class DrawPlan:
     vary: tuple
     n_year: int
     edges: np.ndarray           # (G+1,) int64 age-group edges of the output
-    surv: np.ndarray            # (D, T, 2, 107)
+    surv: np.ndarray            # (NB, T, 2, 107, LANES): draws in the kernel's lanes
     half: np.ndarray
     asfr: np.ndarray            # (T, 106)
-    fert: np.ndarray            # (D, T) national factor on the centre TFR
+    fert: np.ndarray            # (NB, T, LANES) national factor on the centre TFR
     fem_share: np.ndarray       # (T,)
     mig: dict                   # model.migration_arrays of the centre
     national: np.ndarray        # (D, T) national net-migration deviation
@@ -755,8 +781,7 @@ def plan_batches(inputs: PopulationInputs, a: PopulationAssumptions, components:
     for d0 in range(0, n_draws, batch):
         d1 = min(n_draws, d0 + batch)
         surv, half = survival_and_half(mx, components.b, f["k_dev"][d0:d1])
-        yield DrawPlan(n_draws=d1 - d0, surv=surv[:, 0], half=half[:, 0],
-                       fert=np.ascontiguousarray(f["fert"][d0:d1, 0]),
+        yield DrawPlan(n_draws=d1 - d0, surv=surv, half=half, fert=to_lanes(f["fert"][d0:d1, 0]),
                        national=np.ascontiguousarray(f["national"][d0:d1]), **shared)
 
 
@@ -816,12 +841,13 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
     sigma = (c.local_sigma(plan.population[lo:hi]) if "migration" in plan.vary
              else np.zeros(n_reg))
     scratch = Scratch() if scratch is None else scratch
-    in_level = scratch.empty("in_level", (n_reg, n_draw, n_year))
-    out_level = scratch.empty("out_level", (n_reg, n_draw, n_year))
+    n_block = -(-n_draw // LANES)
+    in_level = scratch.empty("in_level", (n_reg, n_block, n_year, LANES))
+    out_level = scratch.empty("out_level", (n_reg, n_block, n_year, LANES))
     not_kept = np.zeros((0, 0))
     old = _varies_old_age(c, plan.vary)
-    factor = (scratch.empty("factor", (n_reg, n_draw, n_year + 1, len(OLD_BANDS))) if old
-              else np.zeros((0, 0, 0, 0)))
+    factor = (scratch.empty("factor", (n_reg, n_block, n_year + 1, len(OLD_BANDS), LANES))
+              if old else np.zeros((0, 0, 0, 0, 0)))
     old_sigma = c.old_sigma(plan.old_population[lo:hi])
 
     streams = [region_streams(plan.seed, key) for key in keys]
@@ -833,7 +859,7 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
                          plan.gross[lo + i], centre_in[i], centre_out[i], not_kept,
                          in_level[i], out_level[i])
         if old:
-            _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i])
+            _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i], n_draw)
     _on_threads(draw_region, n_reg)
     group = scratch.empty("group", (n_reg, n_year + 1, 1, len(plan.edges) - 1, n_draw))
     project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
