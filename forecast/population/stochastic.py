@@ -486,10 +486,13 @@ def _migration_draws(rng, phi, sigma, national, gross, centre_in, centre_out, lo
     inn = np.sqrt(1.0 - phi ** 2)
     g = max(gross, 1e-9)
     keep = local.shape[0] > 0
+    eps = np.empty(n_year)
     for d in range(n_draw):
+        for t in range(n_year):   # a draw's normals first: a tight loop is faster
+            eps[t] = rng.standard_normal()
         x = 0.0
         for t in range(n_year):
-            e = rng.standard_normal()
+            e = eps[t]
             x = e if (phi == 0.0 or t == 0) else phi * x + inn * e
             dev = x * sigma
             if keep:
@@ -519,13 +522,16 @@ def _old_age_draws(rng, sigma, rho, factor, n_draw):
     T+1, 3, 1)): 1 at the base, then max(1 + x_t, 0.05), x_t = rho x_(t-1) + sigma e_t, from
     the normals of rng in the order of rng.standard_normal((D, 3, T))."""
     n_year, n_band, w = factor.shape[1] - 1, factor.shape[2], factor.shape[3]
+    eps = np.empty(n_band * n_year)
     for d in range(n_draw):
+        for i in range(n_band * n_year):   # a draw's normals first: a tight loop is faster
+            eps[i] = rng.standard_normal()
         b, j = d // w, d % w
         for k in range(n_band):
             factor[b, 0, k, j] = 1.0
             x = 0.0
             for t in range(n_year):
-                x = rho[k] * x + sigma[k] * rng.standard_normal()
+                x = rho[k] * x + sigma[k] * eps[k * n_year + t]
                 factor[b, t + 1, k, j] = max(1.0 + x, 0.05)
     _fill_lanes(factor, n_draw)
 
