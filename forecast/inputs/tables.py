@@ -16,10 +16,12 @@ AGES = np.arange(N_AGE)
 REGION = "municipality"   # the region column of multi-region data files
 
 
-def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = None
-             ) -> pd.DataFrame:
+def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = None,
+             codes: dict | None = None) -> pd.DataFrame:
     """Read a CSV (or .csv.gz) and check it has `columns` ({name: "int" | "float" | "str"}),
-    no gaps. `optional` columns are read and checked the same way when the file has them."""
+    no gaps. `optional` columns are read and checked the same way when the file has them.
+    `codes`, a dict, receives an integer code per row of each "str" column (equal codes,
+    equal stripped values)."""
     path = Path(path)
     try:
         head = pd.read_csv(path, nrows=0)
@@ -43,9 +45,11 @@ def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = No
             for name, kind in columns.items():
                 values = df[name]
                 if kind == "str":  # strip each distinct value once (files repeat codes)
-                    codes, uniques = pd.factorize(values)
-                    out[name] = pd.Series(np.asarray([u.strip() for u in uniques],
-                                                     dtype=object)[codes], dtype=object)
+                    raw, uniques = pd.factorize(values)
+                    stripped = np.asarray([u.strip() for u in uniques], dtype=object)
+                    out[name] = pd.Series(stripped[raw], dtype=object)
+                    if codes is not None:   # " a" and "a" are one value
+                        codes[name] = pd.factorize(stripped)[0][raw]
                 elif kind == "int":
                     if (values != values.round()).any():
                         raise ValueError
@@ -55,7 +59,11 @@ def read_csv(path, columns: dict[str, str], optional: dict[str, str] | None = No
             return pd.DataFrame(out)
     except (ValueError, TypeError, pd.errors.ParserError, UnicodeDecodeError):
         pass
-    return _read_csv_checked(path, columns)
+    df = _read_csv_checked(path, columns)
+    if codes is not None:
+        codes.update({name: pd.factorize(df[name])[0] for name, kind in columns.items()
+                      if kind == "str"})
+    return df
 
 
 def _read_csv_checked(path: Path, columns: dict[str, str]) -> pd.DataFrame:
@@ -171,16 +179,30 @@ def check_range(values: np.ndarray, path, column: str, lower=None, upper=None,
 
 def read_population_history(path) -> pd.DataFrame:
     """[municipality,]year,sex,age,persons as a tidy frame (counts at 1 January)."""
+    codes: dict = {}
     df = read_csv(path, {"year": "int", "sex": "str", "age": "int", "persons": "float"},
-                  optional={REGION: "str"})
+                  optional={REGION: "str"}, codes=codes)
     check_range(df["persons"].to_numpy(), path, "persons", lower=0)
     keys = ([REGION] if REGION in df.columns else []) + ["year", "sex", "age"]
-    dup = df.duplicated(keys)
+    dup = _repeated_rows([codes[k] if k in codes else df[k].to_numpy() for k in keys])
     if dup.any():
         r = df[dup].iloc[0]
         raise DataError(f"duplicate row for {', '.join(str(r[k]) for k in keys[:-1])}, age "
                         f"{r['age']}", file=str(path), key="age")
     return df
+
+
+def _repeated_rows(keys: list[np.ndarray]) -> np.ndarray:
+    """(N,) bool: the row's integer keys repeat an earlier row's (DataFrame.duplicated on
+    integer columns, by counting cells when their number is small)."""
+    lows = [k.min() for k in keys]
+    dims = [int(k.max() - lo) + 1 for k, lo in zip(keys, lows)]
+    if np.prod(np.asarray(dims, dtype=float)) > 5e7:
+        return pd.DataFrame(dict(enumerate(keys))).duplicated().to_numpy()
+    cell = np.ravel_multi_index([k - lo for k, lo in zip(keys, lows)], dims)
+    if np.bincount(cell, minlength=int(np.prod(dims))).max() <= 1:
+        return np.zeros(len(cell), dtype=bool)
+    return pd.Series(cell).duplicated().to_numpy()
 
 
 def regional_population(history: pd.DataFrame, regions, year: int, path) -> np.ndarray:
