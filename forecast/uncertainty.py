@@ -45,7 +45,7 @@ REPORT_BANDS = {**AGE_GROUPS, "total": (0, 105)}
 # group outputs plus demand's arrays of one chunk: regions are chunked to about this
 CHUNK_BYTES = 256 * 2 ** 20
 # the survival of the draws in memory at once: beyond it, batches of draws and streamed quantiles
-PLAN_BYTES = 768 * 2 ** 20
+PLAN_BYTES = 384 * 2 ** 20     # 11,200 draws of 20 years
 STREAM_BINS = 512
 SCHEDULER_TIMEOUT = 10          # seconds to reach a dask.distributed scheduler
 # demand's series the draws keep: need, capacity, and what compute_cost reads
@@ -195,11 +195,11 @@ def _probabilities(prob: np.ndarray, years) -> dict:
 
 
 def draws_per_batch(n_draws: int, n_year: int, plan_bytes: int) -> int:
-    """Draws whose survival (two arrays of T x 2 x 107 float64 per draw) fit in plan_bytes:
+    """Draws whose half-year survival (T x 2 x 107 float64 per draw) fit in plan_bytes:
     up to that many, every draw of a region is in memory and the quantiles are exact;
     beyond, the draws run in batches of it and the quantiles are streamed."""
     return max(StreamingQuantiles.MIN_FIRST_BATCH,
-               min(n_draws, plan_bytes // (n_year * 2 * N_SURV * 16)))
+               min(n_draws, plan_bytes // (n_year * 2 * N_SURV * 8)))
 
 
 @small_pages()

@@ -70,7 +70,7 @@ def draws_last_args(args, D, R):
 
     def by_region(x):
         return c(np.broadcast_to(x[0], (R,) + x.shape[2:]))
-    return (pop0, by_draw(surv), by_draw(half), c(asfr[0, 0]), to_lanes(national), c(level),
+    return (pop0, by_draw(half), c(asfr[0, 0]), to_lanes(national), c(level),
             c(np.broadcast_to(fem, (1, T))[0]), by_region(inmig), levels(in_level),
             by_region(outrate), levels(out_level))
 
@@ -174,10 +174,10 @@ def test_shapes_it_does_not_handle_are_refused():
     project_draws(*good, e, bands, none, out)                     # as it should be
     bad = good.copy()
     bad[1] = c(good[1][..., :LANES - 1])                          # a lane short
-    with pytest.raises(ValueError, match="surv has shape"):
+    with pytest.raises(ValueError, match="half has shape"):
         project_draws(*bad, e, bands, none, out)
     bad = good.copy()
-    bad[7] = c(np.broadcast_to(good[7][:, :1], (R, 2, 2, N_AGE)))  # 2 years of 3
+    bad[6] = c(np.broadcast_to(good[6][:, :1], (R, 2, 2, N_AGE)))  # 2 years of 3
     with pytest.raises(ValueError, match="inmig has"):
         project_draws(*bad, e, bands, none, out)
     with pytest.raises(ValueError, match="group_edges"):

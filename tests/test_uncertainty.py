@@ -142,7 +142,7 @@ def test_total_over_regions_is_the_quantile_of_each_draws_sum():
     assert 0 < width_sum < width_each
     # in batches with streamed quantiles (several regions, several chunks): the totals too
     # are within their tolerance of the exact ones
-    plan_bytes = 120 * len(a.flow_years) * 2 * 107 * 16
+    plan_bytes = 120 * len(a.flow_years) * 2 * 107 * 8
     streamed = run_draws(inputs, a, settings(200, components=comps), det.config, det.costs,
                          chunk_bytes=1, plan_bytes=plan_bytes)
     for name in ("total_pop_band", "total_need", "need", "pop_band"):
@@ -192,7 +192,7 @@ def test_cli_run_with_more_draws_than_fit_in_memory(tmp_path, monkeypatch):
 
     from forecast import uncertainty
     from forecast.cli import app
-    monkeypatch.setattr(uncertainty, "PLAN_BYTES", 150 * 20 * 2 * 107 * 16)
+    monkeypatch.setattr(uncertainty, "PLAN_BYTES", 150 * 20 * 2 * 107 * 8)
     out = tmp_path / "res"
     result = CliRunner().invoke(app, ["run", str(LDIP), "--draws", "300", "--seed", "4",
                                       "--out", str(out), "--quiet"])
@@ -280,7 +280,7 @@ def test_streamed_quantiles_of_batches_are_the_exact_ones_within_their_tolerance
     s = replace(settings(600), coverage_sd=0.02, unit_cost_sd=0.01)
     exact = run_draws(inputs, a, s, det.config, det.costs)
     # survival of 200 draws at a time: three batches
-    plan_bytes = 200 * len(a.flow_years) * 2 * 107 * 16
+    plan_bytes = 200 * len(a.flow_years) * 2 * 107 * 8
     streamed = run_draws(inputs, a, s, det.config, det.costs, plan_bytes=plan_bytes)
     assert "batches of 200" in streamed.attrs["quantile_method"]
     assert exact.attrs["quantile_method"].startswith("exact")

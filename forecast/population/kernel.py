@@ -324,16 +324,18 @@ def _slp_vectoriser():
             os.environ["NUMBA_SLP_VECTORIZE"] = env
 
 
-def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in_level,
-                  outrate, out_level, group_edges, group_band, band_factor, group_pop):
+def project_draws(pop0, half, asfr, fert, fert_level, fem_share, inmig, in_level, outrate,
+                  out_level, group_edges, group_band, band_factor, group_pop):
     """project_kernel's persons by age group, both sexes summed (female + male), for many
     draws of regions that exchange nobody, with the same arithmetic, written draws last: each
     output row (one region, year and group) holds every draw contiguously, ready for
     quantiles, and the old-age factors are applied as the groups are written. Inputs that
-    differ by draw come in lanes (to_lanes: NB = ceil(D / LANES) blocks, lane last).
+    differ by draw come in lanes (to_lanes: NB = ceil(D / LANES) blocks, lane last). The
+    survival ratio is taken as half ** 2 (equal to the ratio within rounding, ~1e-16): one
+    array streamed instead of two.
 
         pop0        (R, 2, 106)
-        surv, half  (NB, T, 2, 107, LANES)  survival ratios by draw (half = sqrt(surv))
+        half        (NB, T, 2, 107, LANES)  half-year survival by draw (sqrt of the ratios)
         asfr        (T|1, 106)        shared by draws and regions ...
         fert        (NB, T, LANES)    ... times this factor by draw ...
         fert_level  (R,)              ... times this one by region
@@ -346,11 +348,10 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
                                       (the old-age deviations), or of size 0: none
         group_pop   (R, T+1, G, D) written: persons of both sexes
     """
-    n_reg, n_draw, n_year = pop0.shape[0], group_pop.shape[-1], surv.shape[1]
+    n_reg, n_draw, n_year = pop0.shape[0], group_pop.shape[-1], half.shape[1]
     n_block = -(-n_draw // LANES)
     n_group = len(group_edges) - 1
-    expect = {"surv": (surv, (n_block, n_year, 2, N_SURV, LANES)),
-              "half": (half, (n_block, n_year, 2, N_SURV, LANES)),
+    expect = {"half": (half, (n_block, n_year, 2, N_SURV, LANES)),
               "asfr": (asfr, (None, N_AGE)), "fert": (fert, (n_block, n_year, LANES)),
               "fert_level": (fert_level, (n_reg,)), "fem_share": (fem_share, (n_year,)),
               "inmig": (inmig, (n_reg, None, 2, N_AGE)),
@@ -381,7 +382,7 @@ def project_draws(pop0, surv, half, asfr, fert, fert_level, fem_share, inmig, in
         return np.ascontiguousarray(x, dtype=float).reshape(x.shape[:lead] + (-1,))
     factor = rows(band_factor, 2) if band_factor.size else np.zeros((0, 0, 0))
     with _slp_vectoriser():
-        project_draws_kernel(rows(pop0, 1), rows(surv, 1), rows(half, 1),
+        project_draws_kernel(rows(pop0, 1), rows(half, 1),
                              np.ascontiguousarray(asfr, dtype=float), rows(fert, 1),
                              np.ascontiguousarray(fert_level, dtype=float),
                              np.ascontiguousarray(fem_share, dtype=float), rows(inmig, 1),

@@ -642,13 +642,14 @@ def survival_draws(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray) -> np.ndarr
     return from_lanes(survival_and_half(mx, b, k_dev)[0], k_dev.shape[0])[:, None]
 
 
-def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray
+def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray, ratios: bool = True
                       ) -> tuple[np.ndarray, np.ndarray]:
     """survival_draws and its square root (the half-year survival), in one pass, in the
-    draws kernel's lanes (NB, T, 2, 107, LANES) (kernel.to_lanes)."""
+    draws kernel's lanes (NB, T, 2, 107, LANES) (kernel.to_lanes). ratios=False: the
+    half-year survival only (the draws' kernel reads nothing else), the first of shape 0."""
     n_draw, n_year = k_dev.shape[:2]
     n_block = -(-n_draw // LANES)
-    out = np.empty((n_block, n_year, 2, N_SURV, LANES))
+    out = np.empty((n_block, n_year, 2, N_SURV, LANES) if ratios else (0, 0, 0, 0, 0))
     half = np.empty((n_block, n_year, 2, N_SURV, LANES))
     centre = np.stack([np.stack([survival_ratios(mx[t, s], sex) for s, sex in enumerate(SEXES)])
                        for t in range(n_year)])                              # (T, 2, 107)
@@ -661,9 +662,11 @@ def survival_and_half(mx: np.ndarray, b: np.ndarray, k_dev: np.ndarray
 def _survival_draws(mx, b, k_dev, centre, out, half):
     """survival_many of each moved schedule (the same life table), the centre's where k is
     0; sex 0 female, 1 male (a(0) of Andreev-Kingkade). out, half (NB, T, 2, 107, W):
-    draw d at [d // W, ..., d % W]; lanes past the last draw get the last draw's."""
+    draw d at [d // W, ..., d % W]; lanes past the last draw get the last draw's. out of
+    size 0: not written."""
     n_draw, n_year = k_dev.shape[0], k_dev.shape[1]
-    n_block, w = out.shape[0], out.shape[4]
+    n_block, w = half.shape[0], half.shape[4]
+    ratios = out.size > 0
     for blk in prange(n_block):
         lx = np.empty(N_AGE)
         big_l = np.empty(N_AGE)
@@ -676,7 +679,8 @@ def _survival_draws(mx, b, k_dev, centre, out, half):
                     k = k_dev[d, t, s]
                     if k == 0.0:
                         for a in range(N_SURV):
-                            out[blk, t, s, a, j] = centre[t, s, a]
+                            if ratios:
+                                out[blk, t, s, a, j] = centre[t, s, a]
                             half[blk, t, s, a, j] = np.sqrt(centre[t, s, a])
                         continue
                     for a in range(N_AGE):
@@ -705,7 +709,8 @@ def _survival_draws(mx, b, k_dev, centre, out, half):
                     sv[N_AGE - 1] = last
                     sv[N_AGE] = last
                     for a in range(N_SURV):
-                        out[blk, t, s, a, j] = sv[a]
+                        if ratios:
+                            out[blk, t, s, a, j] = sv[a]
                         half[blk, t, s, a, j] = np.sqrt(sv[a])
 
 
@@ -736,8 +741,7 @@ class DrawPlan:
     vary: tuple
     n_year: int
     edges: np.ndarray           # (G+1,) int64 age-group edges of the output
-    surv: np.ndarray            # (NB, T, 2, 107, LANES): draws in the kernel's lanes
-    half: np.ndarray
+    half: np.ndarray            # (NB, T, 2, 107, LANES) half-year survival, draws in lanes
     asfr: np.ndarray            # (T, 106)
     fert: np.ndarray            # (NB, T, LANES) national factor on the centre TFR
     fem_share: np.ndarray       # (T,)
@@ -786,8 +790,8 @@ def plan_batches(inputs: PopulationInputs, a: PopulationAssumptions, components:
                   streams=None if batch >= n_draws else {})
     for d0 in range(0, n_draws, batch):
         d1 = min(n_draws, d0 + batch)
-        surv, half = survival_and_half(mx, components.b, f["k_dev"][d0:d1])
-        yield DrawPlan(n_draws=d1 - d0, surv=surv, half=half, fert=to_lanes(f["fert"][d0:d1, 0]),
+        half = survival_and_half(mx, components.b, f["k_dev"][d0:d1], ratios=False)[1]
+        yield DrawPlan(n_draws=d1 - d0, half=half, fert=to_lanes(f["fert"][d0:d1, 0]),
                        national=np.ascontiguousarray(f["national"][d0:d1]), **shared)
 
 
@@ -868,8 +872,8 @@ def group_draws(plan: DrawPlan, lo: int, hi: int, scratch: Scratch | None = None
             _old_age_draws(streams[i][1], old_sigma[i], OLD_RHO, factor[i], n_draw)
     _on_threads(draw_region, n_reg)
     group = scratch.empty("group", (n_reg, n_year + 1, 1, len(plan.edges) - 1, n_draw))
-    project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.surv,
-                  plan.half, plan.asfr, plan.fert, np.asarray(inputs.fert_level[lo:hi]),
+    project_draws(np.ascontiguousarray(inputs.base_pop[lo:hi], dtype=float), plan.half,
+                  plan.asfr, plan.fert, np.asarray(inputs.fert_level[lo:hi]),
                   plan.fem_share, regions(mig["inmig"]), in_level, regions(mig["outrate"]),
                   out_level, plan.edges, old_age_groups(plan.edges) if old
                   else np.full(len(plan.edges) - 1, -1), factor, group[:, :, 0])
