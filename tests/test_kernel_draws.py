@@ -5,11 +5,13 @@ moves or is born, so every cohort only ages."""
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 import pytest
 
-from forecast.population import draws_source
+from forecast.population import draws_source, kernel
 from forecast.population.kernel import (LANES, N_AGE, N_SURV, empty, from_lanes,
                                         project_draws, project_kernel, to_lanes)
 
@@ -205,3 +207,21 @@ def test_lanes_layout_round_trip():
 def test_the_kernel_module_is_its_generators_output():
     """draws_kernel.py is written by draws_source.py; an edit to one alone fails here."""
     assert draws_source.TARGET.read_text() == draws_source.source()
+
+
+def test_the_slp_setting_is_restored_after_a_call(monkeypatch):
+    """The SLP vectoriser is on only while the draws kernel runs (compiles): numba's setting
+    and the environment are as they were after the call, also when the variable was set."""
+    from numba.core import config
+    monkeypatch.setenv("NUMBA_SLP_VECTORIZE", "0")
+    was = config.SLP_VECTORIZE
+    args, e = draws_case(1, 3, 2, 4, [0, 106])
+    by_project_draws(args, e, 3)
+    assert config.SLP_VECTORIZE == was
+    assert os.environ["NUMBA_SLP_VECTORIZE"] == "0"
+    seen = []   # and on during the call
+    monkeypatch.setattr(kernel, "project_draws_kernel",
+                        lambda *a: seen.append((config.SLP_VECTORIZE,
+                                                os.environ["NUMBA_SLP_VECTORIZE"])))
+    by_project_draws(args, e, 3)
+    assert seen == [(1, "1")] and config.SLP_VECTORIZE == was
