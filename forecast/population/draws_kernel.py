@@ -16,7 +16,9 @@ from numba import njit, prange
 LANES = 16
 N_AGE = 106
 N_SURV = 107
-FAST = False   # strict IEEE order: the lanes need no reassociation to vectorise
+# strict IEEE arithmetic: with fastmath a fresh compile and numba's cache gave numbers
+# 1e-16 apart (Dask workers load the cache); the lanes need no reassociation to vectorise
+FAST = False
 
 
 @njit(cache=True, fastmath=FAST)

@@ -7,8 +7,8 @@ group sums are vertical adds and every output row takes LANES draws at once. LLV
 straight-line code of LANES scalars into vectors (its SLP vectoriser) only when each step's
 loads come before its stores, since it cannot tell that the arrays do not overlap; a loop
 over the lanes is unrolled with loads and stores interleaved and stays scalar. So each line
-below marked with {j} is written out once per lane. tests/test_kernel_draws.py checks that
-the file is this generator's output.
+of the template that starts with @@ is written out once per lane, {j} the lane.
+tests/test_kernel_draws.py checks that the file is this generator's output.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from numba import njit, prange
 LANES = @LANES@
 N_AGE = 106
 N_SURV = 107
-FAST = False   # strict IEEE order: the lanes need no reassociation to vectorise
+# strict IEEE arithmetic: with fastmath a fresh compile and numba's cache gave numbers
+# 1e-16 apart (Dask workers load the cache); the lanes need no reassociation to vectorise
+FAST = False
 
 
 @njit(cache=True, fastmath=FAST)
