@@ -45,7 +45,7 @@ REPORT_BANDS = {**AGE_GROUPS, "total": (0, 105)}
 # group outputs plus demand's arrays of one chunk: regions are chunked to about this
 CHUNK_BYTES = 256 * 2 ** 20
 # the survival of the draws in memory at once: beyond it, batches of draws and streamed quantiles
-PLAN_BYTES = 384 * 2 ** 20     # 11,200 draws of 20 years
+PLAN_BYTES = 384 * 2 ** 20     # about 11,700 draws of 20 years
 STREAM_BINS = 512
 SCHEDULER_TIMEOUT = 10          # seconds to reach a dask.distributed scheduler
 # demand's series the draws keep: need, capacity, and what compute_cost reads

@@ -283,9 +283,9 @@ def _arrive(nxt, mid0, mid1, pool0, pool1, half, move_share, d, r0, t, k_lo, k_h
 
 def to_lanes(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """x with D draws on `axis` in the draws kernel's layout: that axis split into
-    ceil(D / LANES) blocks, each block's LANES draws moved to the end, e.g. surv (D, T, 2,
+    ceil(D / LANES) blocks, each block's LANES draws moved to the end, e.g. half (D, T, 2,
     107) -> (NB, T, 2, 107, LANES). The last block is filled up with copies of the last draw
-    (their results are not written)."""
+    (their results are not written; stochastic._fill_lanes does the same in place)."""
     x = np.asarray(x, dtype=float)
     axis = axis % x.ndim
     n_draw = x.shape[axis]
